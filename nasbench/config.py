@@ -1,0 +1,253 @@
+"""YAML experiment configs with inheritance, strict keys and command-line overrides.
+
+Format
+------
+A config file is a YAML mapping. Resolution of ``load_config(path, opts)``:
+
+1. ``_base_`` (top level only; a path or a list of paths, relative to the file
+   that names it) is loaded first, recursively, the bases merged in order; then
+   the file's own keys are merged on top. Cycles are a :class:`ConfigError`.
+2. Merging: mappings merge recursively, any other value (lists too) replaces.
+   A mapping containing ``_delete_: true`` replaces the inherited mapping
+   instead of merging (mmcv convention).
+3. ``opts`` (``["train.lr=0.1", "search.prior=false"]``; each value parsed with
+   ``yaml.safe_load``) are merged on top of the file.
+4. Everything is merged over ``config_defaults.yaml`` (next to this module), so
+   every key always exists.
+
+The defaults file is also the schema: every key must exist there, except below
+a key whose default is an empty mapping ``{}`` (free-form, e.g. ``space.kwargs``).
+A value whose type contradicts a non-null default is rejected (an int is
+accepted for a float; an integral float for an int; null always).
+"""
+import copy
+import difflib
+import os
+import tempfile
+
+import yaml
+
+from nasbench.errors import ConfigError
+
+DEFAULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config_defaults.yaml")
+_DEFAULTS = None
+
+
+class Config(dict):
+    """A dict with attribute access (``cfg.train.lr``); nested dicts become Configs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for k, v in self.items():
+            if isinstance(v, dict) and not isinstance(v, Config):
+                super().__setitem__(k, Config(v))
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setitem__(self, key, value):
+        if isinstance(value, dict) and not isinstance(value, Config):
+            value = Config(value)
+        super().__setitem__(key, value)
+
+    def __reduce__(self):  # pickle/deepcopy as a plain dict, rebuilt as Config
+        return (Config, (self.to_dict(),))
+
+    def to_dict(self):
+        """Return the config as plain nested dicts/lists (a deep copy)."""
+        return _plain(self)
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return copy.deepcopy(x)
+
+
+def _read_yaml(path, referrer=None):
+    where = f" (named in _base_ of {referrer})" if referrer else ""
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}{where}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}{where}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"YAML syntax error in {path}: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must contain a mapping at top level, "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def _defaults():
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = _read_yaml(DEFAULTS_PATH)
+    return copy.deepcopy(_DEFAULTS)
+
+
+def _dotted_keys(schema, prefix=""):
+    for k, v in schema.items():
+        yield prefix + str(k)
+        if isinstance(v, dict):
+            yield from _dotted_keys(v, f"{prefix}{k}.")
+
+
+def _type_error(value, default):
+    """Return the expected type name if ``value`` is incompatible with ``default``."""
+    if value is None or default is None:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (str, list, dict)):
+        ok = isinstance(value, type(default))
+    else:
+        return None
+    return None if ok else type(default).__name__
+
+
+def _check(data, schema, source, prefix="", full_schema=None):
+    """Raise ConfigError for keys of ``data`` missing from ``schema`` or of the wrong type."""
+    full_schema = schema if full_schema is None else full_schema
+    for key, value in data.items():
+        dotted = prefix + str(key)
+        if key == "_delete_" and prefix:
+            continue
+        if key not in schema:
+            close = [prefix + c for c in difflib.get_close_matches(str(key), map(str, schema), n=1)]
+            every = list(_dotted_keys(full_schema))
+            close = close or difflib.get_close_matches(dotted, every, n=1)
+            close = close or [k for k in every if k.endswith("." + str(key))][:2]
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ConfigError(f"unknown config key {dotted!r} in {source}{hint}")
+        default = schema[key]
+        expected = _type_error(value, default)
+        if expected:
+            raise ConfigError(f"config key {dotted!r} in {source}: expected {expected}, "
+                              f"got {type(value).__name__} ({value!r})")
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            data[key] = int(value)
+        if isinstance(default, dict) and default and isinstance(value, dict):
+            _check(value, default, source, dotted + ".", full_schema)
+
+
+def _merge(base, override):
+    """Merge ``override`` into a copy of ``base`` (see the module docstring)."""
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and not v.get("_delete_") and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = _strip_delete(v)
+    return out
+
+
+def _strip_delete(v):
+    if isinstance(v, dict):
+        return {k: _strip_delete(x) for k, x in v.items() if k != "_delete_"}
+    return copy.deepcopy(v)
+
+
+def _load_file(path, schema, stack, referrer=None):
+    real = os.path.realpath(path)
+    if real in stack:
+        chain = " -> ".join(stack[stack.index(real):] + [real])
+        raise ConfigError(f"cycle in _base_ chain: {chain}")
+    data = _read_yaml(path, referrer)
+    bases = data.pop("_base_", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"_base_ in {path} must be a path or a list of paths, got {bases!r}")
+    _check(data, schema, path)
+    merged = {}
+    for b in bases:
+        b = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(b))
+        merged = _merge(merged, _load_file(b, schema, stack + [real], path))
+    return _merge(merged, data)
+
+
+def parse_opts(opts):
+    """Turn ``["a.b=1", ...]`` into a nested dict; values parsed by ``yaml.safe_load``.
+
+    A value that is not valid YAML is kept as the raw string.
+    Raises ConfigError for an item without ``=`` or with an empty key.
+    """
+    out = {}
+    for item in opts or []:
+        key, sep, raw = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"bad --opts item {item!r}: expected key.sub=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[leaf] = value
+    return out
+
+
+def load_config(path, opts=None):
+    """Load ``path`` with its ``_base_`` chain, apply ``opts``, fill in defaults.
+
+    Returns a :class:`Config`. Raises ConfigError for a missing/unreadable file,
+    YAML syntax error, non-mapping top level, bad ``_base_``, ``_base_`` cycle,
+    unknown key (with a did-you-mean hint), value of the wrong type, or a
+    malformed ``opts`` item.
+    """
+    schema = _defaults()
+    data = _load_file(os.fspath(path), schema, [])
+    overrides = parse_opts(opts)
+    _check(overrides, schema, "--opts")
+    return Config(_merge(schema, _merge(data, overrides)))
+
+
+def dump_config(cfg, path):
+    """Write ``cfg`` (a Config or dict) to ``path`` as YAML, atomically.
+
+    The file is written to a temporary file in the same directory and moved
+    into place with ``os.replace``. Raises OSError if the directory is not writable
+    and yaml.representer.RepresenterError for values YAML cannot represent.
+    """
+    path = os.fspath(path)
+    text = yaml.safe_dump(_plain(cfg), sort_keys=False, default_flow_style=False)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

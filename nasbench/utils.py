@@ -1,0 +1,41 @@
+"""Small shared helpers: atomic JSON output and the command-line error boundary."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+
+def atomic_write_json(obj, path) -> None:
+    """Write ``obj`` as indented JSON to ``path`` via a temporary file and ``os.replace``,
+    so a reader never sees a half-written file."""
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run_cli(main, argv=None) -> int:
+    """Run a tool's ``main(argv)``; a :class:`~nasbench.errors.NasbenchError` becomes one
+    ``error: ...`` line on stderr and exit code 2 instead of a traceback."""
+    from .errors import NasbenchError
+
+    try:
+        main(argv)
+    except NasbenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
