@@ -1,0 +1,55 @@
+"""Counting FLOPs (multiply-accumulates) and parameters of a built network.
+
+``count_macs`` counts what Channel-Bench-Macro and NAS-Bench-Macro count:
+multiply-accumulates of ``nn.Conv2d`` and ``nn.Linear`` layers for one input
+(BN, activations, pooling and bias additions are not counted). It measures
+the actual modules with forward hooks, so it is an independent check of the
+spaces' analytic cost models. Works on the ``meta`` device (no memory, no
+compute), which makes counting thousands of networks cheap.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (every ``nn.Parameter``, BN affine ones included)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, input_size=(3, 32, 32)) -> int:
+    """MACs of conv and linear layers for one input of ``input_size`` (C, H, W).
+
+    The model runs one forward pass on a ``[1, C, H, W]`` tensor on the
+    model's device (use ``with torch.device('meta'):`` to build it for free).
+    """
+    total = 0
+
+    def conv_hook(m, inp, out):
+        nonlocal total
+        k = m.kernel_size[0] * m.kernel_size[1]
+        total += out.numel() * (m.in_channels // m.groups) * k
+
+    def linear_hook(m, inp, out):
+        nonlocal total
+        total += out.numel() * m.in_features
+
+    hooks = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    try:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else "cpu"
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.empty(1, *input_size, device=device))
+        model.train(was_training)
+    finally:
+        for h in hooks:
+            h.remove()
+    return int(total)

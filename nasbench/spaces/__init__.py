@@ -1,0 +1,19 @@
+"""Search spaces: one file per space, registered in :data:`nasbench.registry.SPACES`."""
+from .base import SearchSpace
+from .width import WidthSpace
+from . import channel_bench_macro, mobilenetv2_width  # noqa: F401  (registration)
+from .channel_bench_macro import ChannelBenchMacroSpace
+
+
+def build_space(cfg_space, num_classes=None):
+    """Search space from a config section (``type``, ``variant``, ``bins``, ``min_bins``, ``kwargs``)."""
+    from ..registry import SPACES
+    kwargs = dict(cfg_space.get("kwargs") or {})
+    if cfg_space.get("variant") is not None:
+        kwargs.setdefault("variant", cfg_space["variant"])
+    if num_classes is not None:
+        kwargs.setdefault("num_classes", num_classes)
+    return SPACES.build(cfg_space["type"], bins=cfg_space["bins"], min_bins=cfg_space["min_bins"], **kwargs)
+
+
+__all__ = ["SearchSpace", "WidthSpace", "ChannelBenchMacroSpace", "build_space"]
