@@ -1,0 +1,64 @@
+"""Figures people would rather look at than read (matplotlib, Agg backend, PNG)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path):
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def plot_rank_scatter(pred, true, flops, path, title=""):
+    """Scatter of supernet score (x) against benchmark accuracy (y), coloured by FLOPs (MACs)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    sc = ax.scatter(pred, true, c=np.asarray(flops) / 1e6, s=12, cmap="viridis")
+    fig.colorbar(sc, ax=ax, label="MFLOPs (MACs)")
+    ax.set_xlabel("supernet score (top-1 %)")
+    ax.set_ylabel("benchmark accuracy (%)")
+    ax.set_title(title, fontsize=8)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_channel_counts(counts, path, title="", labels=None):
+    """One panel per searchable dimension: how often each channel was trained.
+
+    ``counts``: list of 1-D int arrays (one per dimension) or a dict
+    ``{label: list of arrays}`` to overlay several algorithms.
+    """
+    plt = _plt()
+    series = counts if isinstance(counts, dict) else {labels or "": counts}
+    n = len(next(iter(series.values())))
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for l in range(n):
+        ax = axes[l // cols][l % cols]
+        for name, cs in series.items():
+            c = np.asarray(cs[l], dtype=float)
+            ax.plot(np.arange(len(c)), c / max(c.mean(), 1e-12), label=name or None, lw=1)
+        ax.set_title(f"dim {l}", fontsize=8)
+        ax.set_xlabel("channel index", fontsize=7)
+        ax.set_ylabel("count / mean", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for l in range(n, rows * cols):
+        axes[l // cols][l % cols].axis("off")
+    if len(series) > 1:
+        axes[0][0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
