@@ -28,6 +28,7 @@ from .files import (
     CIFAR10_PYTHON_URL,
     MIRROR_ENV,
     _fix_mode,
+    downloads_allowed,
     resolve_dir_from_archive,
 )
 
@@ -299,6 +300,7 @@ def load_cifar10(root="data", split: str = "train", download: bool = True) -> In
 
     local = (root / "cifar-10-batches-py").is_dir()
     reason = "download disabled"
+    download = download and downloads_allowed()
     if download or local:
         try:
             return _load_torchvision_cifar10(root, split == "train", download)

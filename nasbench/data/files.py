@@ -120,11 +120,19 @@ def _unlink_quiet(path) -> None:
         pass
 
 
+def downloads_allowed() -> bool:
+    """False when the environment variable ``NASBENCH_OFFLINE`` is set to a true value
+    (1/true/yes): then no loader tries the network, and missing files fail at once."""
+    return os.environ.get("NASBENCH_OFFLINE", "").strip().lower() not in ("1", "true", "yes")
+
+
 def _download(url: str, dst: Path) -> None:
     """Download ``url`` to ``dst`` atomically with a tqdm bar; raises OSError
     (URLError, HTTPError, timeouts are all OSError subclasses) on failure."""
     from tqdm import tqdm
 
+    if not downloads_allowed():
+        raise OSError("downloads are disabled (NASBENCH_OFFLINE is set)")
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
     try:

@@ -1,0 +1,113 @@
+"""Supernet evaluator: BN recalibration, then accuracy on the search-validation split.
+
+For each architecture and each scored path (BCNet: left and right, METHODS.md
+1.4; unilateral baselines: left only) the evaluator activates the path, resets
+the BN running statistics, forwards ``recal_batches`` training batches in train
+mode with cumulative averaging (``momentum=None``), and measures top-1 accuracy
+and cross-entropy on the validation batches. ``score`` is the mean top-1 over
+the scored paths.
+
+The recalibration and validation batches are materialised once, so every
+architecture is judged on exactly the same images.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..searchers.base import Evaluator
+
+
+def _bn_modules(model):
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches, autocast=contextlib.nullcontext) -> None:
+    """Reset BN running statistics and re-estimate them on ``batches``.
+
+    ``batches``: iterable of image tensors ``[b, 3, H, W]`` (already on the
+    model's device). Uses cumulative averaging; the model is left in eval mode.
+    """
+    bns = _bn_modules(model)
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for x in batches:
+        with autocast():
+            model(x)
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches, autocast=contextlib.nullcontext) -> tuple[float, float]:
+    """``(top-1 accuracy in %, mean cross-entropy)`` of ``model`` on ``(x, y)`` batches."""
+    model.eval()
+    correct, loss, n = 0, 0.0, 0
+    for x, y in batches:
+        with autocast():
+            logits = model(x)
+        logits = logits.float()
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        n += y.numel()
+    return 100.0 * correct / max(n, 1), loss / max(n, 1)
+
+
+class SupernetEvaluator(Evaluator):
+    """Scores width architectures with a trained :class:`~nasbench.spaces.width.WidthSupernet`.
+
+    Args:
+        supernet: the supernet (on ``device``).
+        recal_batches: list of image tensors ``[b, 3, H, W]`` for BN recalibration.
+        val_batches: list of ``(images, targets)`` from the search-validation split.
+        sides: paths to average, e.g. ``("left", "right")`` for BCNet.
+        autocast: context-manager factory (e.g. bf16 autocast) or ``None``.
+    ``evaluate(archs)`` returns per arch ``score`` (mean top-1 %, higher is
+    better), ``acc``, ``acc_<side>``, ``loss`` (mean CE over sides), ``flops``
+    (MACs) and ``params``.
+    """
+
+    def __init__(self, supernet, recal_batches, val_batches, sides=("left",), autocast=None):
+        self.supernet = supernet
+        self.space = supernet.space
+        self.recal_batches, self.val_batches = list(recal_batches), list(val_batches)
+        self.sides = tuple(sides)
+        self.autocast = autocast or contextlib.nullcontext
+
+    def evaluate(self, archs) -> list[dict]:
+        out = []
+        for arch in archs:
+            arch = self.space.validate(arch)
+            flops, params = self.space.cost(arch)
+            rec = {"flops": flops, "params": params}
+            accs, losses = [], []
+            for side in self.sides:
+                self.supernet.set_active(arch, side)
+                recalibrate_bn(self.supernet, self.recal_batches, self.autocast)
+                acc, loss = accuracy(self.supernet, self.val_batches, self.autocast)
+                rec[f"acc_{side}"] = acc
+                accs.append(acc)
+                losses.append(loss)
+            rec["acc"] = rec["score"] = sum(accs) / len(accs)
+            rec["loss"] = sum(losses) / len(losses)
+            out.append(rec)
+        return out
+
+
+def make_batches(loader, num_batches, device, with_targets=True, epoch=0):
+    """First ``num_batches`` batches (all if ``None``) of ``loader.epoch(epoch)`` on ``device``."""
+    out = []
+    for i, (x, y) in enumerate(loader.epoch(epoch)):
+        if num_batches is not None and i >= num_batches:
+            break
+        x = x.to(device, non_blocking=True)
+        out.append((x, y.to(device, non_blocking=True)) if with_targets else x)
+    return out

@@ -1,0 +1,347 @@
+"""The NAS workflow as importable functions; ``tools/*.py`` are thin wrappers.
+
+    train_supernet(cfg, out)            -> out/{config.yaml, log.jsonl, checkpoints/last.pth, fairness.json}
+    search(cfg, ckpt, out)              -> out/result.json (arch, flops, params, score, benchmark truth)
+    retrain(cfg, arch, out)             -> out/result.json (arch, top1 on the test set, params, flops)
+    rank_eval(cfg, ckpt, num_archs, out)-> out/rank.json + out/rank_scatter.png
+
+Every stage validates its inputs (config, architecture, checkpoint, data)
+before it creates or writes anything in ``out``; result files are written
+atomically.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .algorithms import build_algorithm
+from .algorithms.evaluator import SupernetEvaluator, make_batches
+from .config import Config, dump_config
+from .data import BatchLoader, load_cifar10, load_imagefolder, split_train_val
+from .engine import dist as D
+from .engine.checkpoint import load_checkpoint
+from .engine.logger import RunLogger
+from .engine.trainer import StandardAlgorithm, Trainer, evaluate_accuracy, resolve_amp
+from .errors import ArchError, ConfigError, NasbenchError
+from .searchers import build_searcher
+from .searchers.distributed import DistributedEvaluator
+from .searchers.prior import PriorSampler, fit_prior
+from .spaces import build_space
+from .utils import atomic_write_json
+
+
+# ----------------------------------------------------------------------------- data
+def load_datasets(cfg):
+    """``{"train", "val", "test"}`` in-memory datasets of ``cfg.data``.
+
+    ``train``/``val`` are the seeded supernet-training and search-validation
+    parts of the training set; ``test`` is used only for final numbers.
+    """
+    d = cfg.data
+    root = Path(d.root)
+    if d.name == "cifar10":
+        full, test = load_cifar10(root, "train"), load_cifar10(root, "test")
+    elif d.name == "imagefolder":
+        if not (root / "train").is_dir():
+            raise NasbenchError(f"data.root {root} has no train/ folder (ImageFolder layout "
+                                "train/<class>/*, val/<class>/* or test/<class>/*)")
+        full = load_imagefolder(root / "train")
+        test_dir = root / "val" if (root / "val").is_dir() else root / "test"
+        test = load_imagefolder(test_dir, classes=full.classes)
+    else:
+        raise ConfigError(f"data.name must be 'cifar10' or 'imagefolder', got {d.name!r}")
+    train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
+    if d.test_size is not None:
+        test, _ = split_train_val(test, len(test) - int(d.test_size), d.split_seed) \
+            if int(d.test_size) < len(test) else (test, None)
+    return {"train": train, "val": val, "test": test, "num_classes": full.num_classes}
+
+
+def _loader(cfg, data, train, dist, batch_size=None, seed_offset=0):
+    bs = int(batch_size or (cfg.data.batch_size if train else cfg.data.eval_batch_size))
+    return BatchLoader(data, bs, shuffle=train, augment=train and cfg.data.augment,
+                       seed=int(cfg.seed) + seed_offset, drop_last=train,
+                       rank=dist.rank if train else 0, world_size=dist.world_size if train else 1)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _prepare_out(cfg, out, dist) -> Path:
+    out = Path(out)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, out / "config.yaml")
+    D.barrier()
+    return out
+
+
+def _seed_all(seed):
+    import random
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def benchmark_for(cfg, space):
+    """The tabular benchmark with ground truth for ``space``, or ``None``."""
+    from .benchmarks import load_benchmark
+    name = cfg.benchmark.name
+    if name is None:
+        name = space.name if space.name.startswith("channel_bench_macro/") else None
+    if name is None:
+        return None
+    root = cfg.benchmark.root or Path(cfg.data.root) / "benchmarks"
+    return load_benchmark(name, root)
+
+
+def _flops_range(cfg):
+    budget = cfg.search.flops_budget
+    if budget is None:
+        return None
+    try:
+        budget = float(budget)
+    except (TypeError, ValueError):
+        raise ConfigError(f"search.flops_budget must be a number of MACs, got {budget!r}") from None
+    return (float(cfg.search.flops_min_ratio) * budget, budget)
+
+
+def load_supernet(cfg, ckpt, device):
+    """``(space, supernet, algorithm)`` restored from a supernet checkpoint.
+
+    Raises:
+        CheckpointError: unreadable file or weights that do not fit the config's space.
+    """
+    from .errors import CheckpointError
+    state = load_checkpoint(ckpt)
+    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+    supernet = space.build_supernet()
+    try:
+        supernet.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{ckpt} does not hold a supernet of {space.name} with this config "
+                              f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
+    algorithm.load_state_dict(state["algorithm"])
+    return space, supernet.to(device).eval(), algorithm
+
+
+def make_evaluator(cfg, supernet, algorithm, datasets, device):
+    """The algorithm's supernet evaluator on fixed recalibration and validation batches."""
+    recal = make_batches(_loader(cfg, datasets["train"], True, D.DistInfo(0, 1, 0, device),
+                                 batch_size=cfg.eval.recal_batch_size, seed_offset=7919),
+                         cfg.eval.recal_batches, device, with_targets=False)
+    val = make_batches(_loader(cfg, datasets["val"], False, D.DistInfo(0, 1, 0, device)),
+                       cfg.eval.val_batches, device)
+    dtype = resolve_amp(cfg.train.amp, device)
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else None
+    return SupernetEvaluator(supernet, recal, val, sides=algorithm.eval_sides, autocast=autocast)
+
+
+# ----------------------------------------------------------------------------- stages
+def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Train the supernet of ``cfg.space`` with ``cfg.algorithm`` (see module doc).
+
+    ``stop_after`` stops with a checkpoint after that many steps, as a preempted
+    job would; ``resume=True`` continues from ``out/checkpoints/last.pth``.
+    """
+    dist = D.init_distributed(device=cfg.device)
+    _seed_all(int(cfg.seed))
+    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+    if resume and not (Path(out) / "checkpoints" / "last.pth").is_file():
+        raise NasbenchError(f"--resume: no checkpoint at {Path(out) / 'checkpoints' / 'last.pth'}")
+    datasets = load_datasets(cfg)
+    out = _prepare_out(cfg, out, dist)
+    supernet = space.build_supernet()
+    supernet.set_sync_bn(bool(cfg.train.sync_bn) and dist.distributed)
+    algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
+    loader = _loader(cfg, datasets["train"], True, dist)
+    logger = RunLogger(out, rank=dist.rank)
+    logger.info("supernet %s (%s): %.2fM params, %d train / %d val images, %d steps/epoch",
+                space.name, cfg.algorithm.type, sum(p.numel() for p in supernet.parameters()) / 1e6,
+                len(datasets["train"]), len(datasets["val"]), len(loader))
+    train_cfg = Config({**cfg.train, "sync_bn": False})  # the supernet syncs its own dynamic BN
+    trainer = Trainer(supernet, algorithm, loader, train_cfg, out, dist=dist, logger=logger,
+                      extra_state={"config": cfg.to_dict(), "kind": "supernet"})
+    trainer.fit(resume=resume, stop_after=stop_after)
+    if dist.is_main and algorithm.counter is not None:
+        write_fairness(algorithm.counter, out, label=cfg.algorithm.type)
+    logger.close()
+    return out / "checkpoints" / "last.pth"
+
+
+def write_fairness(counter, out, label=""):
+    """Write ``fairness.json`` (per-dimension max/min training count) and a bar plot."""
+    ratios = counter.ratios()
+    atomic_write_json({"algorithm": label, "max_min_ratio": ratios,
+                       "counts": [c.tolist() for c in counter.counts]}, Path(out) / "fairness.json")
+    from .metrics.plots import plot_channel_counts
+    plot_channel_counts(counter.counts, Path(out) / "fairness.png", title=f"channel training counts ({label})")
+    return ratios
+
+
+def search(cfg: Config, ckpt, out) -> dict:
+    """Search the space with the trained supernet as evaluator; writes ``out/result.json``."""
+    dist = D.init_distributed(device=cfg.device)
+    _seed_all(int(cfg.seed))
+    space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
+    bench = benchmark_for(cfg, space)
+    datasets = load_datasets(cfg)
+    flops_range = _flops_range(cfg)
+    out = _prepare_out(cfg, out, dist)
+    logger = RunLogger(out, rank=dist.rank, use_tensorboard=False)
+    evaluator = DistributedEvaluator(make_evaluator(cfg, supernet, algorithm, datasets, dist.device))
+    s = cfg.search
+    sampler = None
+    if s.prior and s.type == "evolution" and algorithm.records:
+        if flops_range is None:
+            raise ConfigError("search.prior needs search.flops_budget (the prior targets a FLOPs budget)")
+        choices = [list(space.choices(i)) for i in range(space.num_genes)]
+        logits = fit_prior(algorithm.loss_history(), space.layer_flops(), flops_range[1], choices,
+                           steps=s.prior_steps, lr=s.prior_lr, target_ratio=s.prior_target_ratio, seed=cfg.seed)
+        sampler = PriorSampler(logits, choices)
+        logger.info("prior initial population fitted from %d loss records", len(algorithm.records))
+    kwargs = dict(flops_range=flops_range, seed=int(cfg.seed), progress=dist.is_main)
+    if s.type == "evolution":
+        kwargs.update(population=s.population, topk=s.topk, mutation_num=s.mutation_num,
+                      mutation_prob=s.mutation_prob, crossover_num=s.crossover_num, epochs=s.epochs,
+                      sampler=sampler)
+    elif s.type == "nsga2":
+        kwargs.update(pop_size=s.population, generations=s.epochs)
+    elif s.type == "random":
+        kwargs.update(num_queries=s.num_queries)
+    t0 = time.time()
+    result = build_searcher(s.type, **kwargs).search(space, evaluator)
+    best = result.best_arch
+    flops, params = space.cost(best)
+    res = {"arch": space.encode(best), "flops": int(flops), "params": int(params),
+           "score": float(result.best_metrics["score"]), "algorithm": cfg.algorithm.type,
+           "searcher": s.type, "flops_budget": flops_range[1] if flops_range else None,
+           "num_queries": len(result.history), "search_seconds": round(time.time() - t0, 1)}
+    if bench is not None:
+        res["benchmark"] = bench.summary(best, flops_range[1] if flops_range else None)
+    res["history"] = [{"arch": space.encode(h["arch"]), "score": float(h["score"]), "flops": int(h["flops"])}
+                      for h in result.history]
+    if result.pareto:
+        res["pareto"] = [{"arch": space.encode(p["arch"]), "score": float(p["score"]), "flops": int(p["flops"])}
+                         for p in result.pareto]
+    if dist.is_main:
+        atomic_write_json(res, out / "result.json")
+        logger.info("found %s: score %.2f, %.1fM MACs%s", res["arch"], res["score"], flops / 1e6,
+                    f", benchmark {bench.metric} {res['benchmark'][bench.metric]:.2f} rank "
+                    f"{res['benchmark']['rank']} regret {res['benchmark']['regret']:.2f}" if bench else "")
+    logger.close()
+    return res
+
+
+def read_arch(space, arch) -> tuple:
+    """Architecture from a key string, or from a JSON file holding ``{"arch": key}``."""
+    import json
+    p = Path(str(arch))
+    if p.suffix == ".json" or p.is_file():
+        try:
+            arch = json.loads(p.read_text())["arch"]
+        except FileNotFoundError:
+            raise NasbenchError(f"architecture file {p} does not exist") from None
+        except (ValueError, KeyError, TypeError):
+            raise NasbenchError(f"{p}: not a JSON file with an 'arch' key") from None
+    return space.validate(arch)
+
+
+def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
+    """Train the standalone network of ``arch`` from scratch; writes ``out/result.json``.
+
+    Trains on the whole (possibly ``data.train_size``-subsampled) training set,
+    i.e. the supernet-training part plus the search-validation part, and
+    reports top-1 on the test set.
+    """
+    dist = D.init_distributed(device=cfg.device)
+    _seed_all(int(cfg.seed))
+    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+    arch = read_arch(space, arch)
+    datasets = load_datasets(cfg)
+    out = _prepare_out(cfg, out, dist)
+    from .data.cifar import InMemoryImages
+    tr, va = datasets["train"], datasets["val"]
+    train_all = InMemoryImages(torch.cat([tr.images, va.images]), torch.cat([tr.targets, va.targets]), tr.classes)
+    net = space.build(arch)
+    loader = _loader(cfg, train_all, True, dist)
+    logger = RunLogger(out, rank=dist.rank)
+    logger.info("retraining %s (%.2fM params, %.1fM MACs) on %d images", space.encode(arch),
+                space.params(arch) / 1e6, space.flops(arch) / 1e6, len(train_all))
+    trainer = Trainer(net, StandardAlgorithm(), loader, cfg.retrain, out, dist=dist, logger=logger,
+                      extra_state={"config": cfg.to_dict(), "kind": "standalone", "arch": space.encode(arch)})
+    trainer.fit(resume=resume)
+    model = trainer.ema.module if trainer.ema is not None else trainer.module
+    test = BatchLoader(datasets["test"], cfg.data.eval_batch_size, shuffle=False, augment=False,
+                       drop_last=False, rank=dist.rank, world_size=dist.world_size)
+    metrics = evaluate_accuracy(model, test, dist.device, amp=cfg.retrain.amp)
+    flops, params = space.cost(arch)
+    res = {"arch": space.encode(arch), "top1": float(metrics["top1"]), "test_loss": float(metrics["loss"]),
+           "params": int(params), "flops": int(flops), "test_images": len(datasets["test"]),
+           "train_images": len(train_all), "steps": trainer.step}
+    bench = benchmark_for(cfg, space)
+    if bench is not None:
+        res["benchmark"] = bench.summary(arch)
+    if dist.is_main:
+        atomic_write_json(res, out / "result.json")
+        logger.info("test top-1 %.2f%%", res["top1"])
+    logger.close()
+    return res
+
+
+def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
+    """Rank correlation of supernet scores with the benchmark on seeded random architectures."""
+    from .metrics.ranking import banded_correlations, rank_correlations
+    dist = D.init_distributed(device=cfg.device)
+    space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
+    bench = benchmark_for(cfg, space)
+    if bench is None:
+        raise ConfigError(f"rank_eval needs a tabular benchmark for {space.name} (set benchmark.name)")
+    n = int(num_archs or cfg.rank_eval.num_archs)
+    if not 2 <= n <= len(bench):
+        raise ConfigError(f"--num-archs must lie in [2, {len(bench)}], got {n}")
+    datasets = load_datasets(cfg)
+    out = _prepare_out(cfg, out, dist)
+    rng = np.random.default_rng(int(cfg.seed))
+    keys = list(bench)
+    archs = [space.decode(keys[i]) for i in rng.choice(len(keys), size=n, replace=False)]
+    evaluator = DistributedEvaluator(make_evaluator(cfg, supernet, algorithm, datasets, dist.device))
+    t0 = time.time()
+    scores = []
+    iterator = range(0, n, 10)
+    if dist.is_main:
+        from tqdm import tqdm
+        iterator = tqdm(iterator, desc="rank_eval", unit="x10 archs")
+    for i in iterator:
+        scores += evaluator.evaluate(archs[i:i + 10])
+    seconds = (time.time() - t0) / n
+    pred = np.array([s["score"] for s in scores])
+    true = np.array([bench.query(a)[bench.metric] for a in archs])
+    flops = np.array([space.flops(a) for a in archs], dtype=float)
+    corr = rank_correlations(pred, true)
+    proxy = rank_correlations(flops, true)
+    banded = banded_correlations(pred, true, flops, num_bands=cfg.rank_eval.flops_bands)
+    proxy_banded = banded_correlations(flops, true, flops, num_bands=cfg.rank_eval.flops_bands)
+    res = {"benchmark": bench.name, "algorithm": cfg.algorithm.type, "num_archs": n,
+           "kendall_tau": corr["kendall_tau"], "spearman": corr["spearman"], "pearson": corr["pearson"],
+           "flops_proxy_kendall_tau": proxy["kendall_tau"], "flops_proxy_spearman": proxy["spearman"],
+           "flops_proxy_pearson": proxy["pearson"],
+           "banded_kendall_tau": banded["kendall_tau"], "banded_spearman": banded["spearman"],
+           "flops_proxy_banded_kendall_tau": proxy_banded["kendall_tau"],
+           "bands": banded["bands"], "seconds_per_arch": seconds,
+           "archs": [{"arch": space.encode(a), "score": float(p), "true": float(t), "flops": int(f)}
+                     for a, p, t, f in zip(archs, pred, true, flops)]}
+    if dist.is_main:
+        from .metrics.plots import plot_rank_scatter
+        plot_rank_scatter(pred, true, flops, out / "rank_scatter.png",
+                          title=f"{cfg.algorithm.type} on {bench.name}: Kendall tau {corr['kendall_tau']:.3f} "
+                                f"(banded {banded['kendall_tau']:.3f}, FLOPs proxy {proxy['kendall_tau']:.3f})")
+        atomic_write_json(res, out / "rank.json")
+    return res
+
+
+__all__ = ["load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
+           "make_evaluator", "benchmark_for", "read_arch", "write_fairness", "ArchError"]
