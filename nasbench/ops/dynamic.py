@@ -13,6 +13,8 @@ size (image channels, classes).
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -121,20 +123,23 @@ def _sync_batch_norm(x, running_mean, running_var, weight, bias, factor, eps):
 
     ``x``: ``[N, C, H, W]``; ``running_*``: views ``[C]`` updated in place.
     """
-    from torch.distributed.nn.functional import all_reduce
+    from torch.distributed.nn.functional import all_reduce  # differentiable (autograd) all-reduce
 
+    warnings.filterwarnings("ignore", message=".*distributed.nn.functional.all_reduce is deprecated.*")
     c = x.shape[1]
-    xf = x.float()
+    xf = x if x.dtype == torch.float64 else x.float()
     count = torch.tensor([xf.numel() / c], dtype=xf.dtype, device=x.device)
-    packed = torch.cat([xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), count])
-    packed = all_reduce(packed)
+    packed = all_reduce(torch.cat([xf.sum((0, 2, 3)), count]))
     n = packed[-1]
     mean = packed[:c] / n
-    var = (packed[c:2 * c] / n - mean * mean).clamp_min(0)
+    # two passes (mean, then centred squares): E[x^2] - E[x]^2 cancels catastrophically
+    # in float32 when |mean| >> std, e.g. after a ReLU
+    centred = xf - mean[None, :, None, None]
+    var = all_reduce((centred * centred).sum((0, 2, 3))) / n
     with torch.no_grad():
         running_mean.mul_(1 - factor).add_(factor * mean.detach())
         running_var.mul_(1 - factor).add_(factor * var.detach() * n / max(float(n) - 1, 1.0))
-    y = (xf - mean[None, :, None, None]) * torch.rsqrt(var + eps)[None, :, None, None]
+    y = centred * torch.rsqrt(var + eps)[None, :, None, None]
     return (y * weight[None, :, None, None] + bias[None, :, None, None]).to(x.dtype)
 
 
