@@ -53,7 +53,7 @@ def _bcnet_grads(net, model, x, y):
 def test_sync_bn_ddp_exact_in_float64(tmp_path):
     import torch.multiprocessing as mp
     torch.manual_seed(1)
-    x, y = torch.randn(16, 3, 32, 32, dtype=torch.float64), torch.randint(0, 10, (16,))
+    x, y = torch.randn(16, 3, 16, 16, dtype=torch.float64), torch.randint(0, 10, (16,))
     net = _net64()
     ref = _bcnet_grads(net, net, x, y)
     path = tmp_path / "grads.pt"

@@ -13,7 +13,7 @@ from ..errors import DataNotFoundError, NasbenchError
 from ..spaces.channel_bench_macro import ChannelBenchMacroSpace
 from .base import TabularBenchmark
 
-UPSTREAM = "https://raw.githubusercontent.com/xiusu/Channel-Bench-Macro/main/{file}"
+UPSTREAM = "https://raw.githubusercontent.com/xiusu/Channel-Bench-Macro/HEAD/{file}"  # HEAD = default branch
 FILES = {"mobilenet": "Results_MobileNet.json", "resnet": "Results_ResNet.json"}
 
 

@@ -60,5 +60,6 @@ def plot_channel_counts(counts, path, title="", labels=None):
     if len(series) > 1:
         axes[0][0].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The main job on 2 CPU cores (about 20 minutes): BCNet supernet training on real
+# CIFAR-10 for the Channel-Bench-Macro MobileNet space, evolutionary search under
+# an 80M-MAC budget, and retraining of the found width. The found architecture's
+# true accuracy, rank and regret come from Channel-Bench-Macro.
+# Data: data/ (downloaded, or copied from $NASBENCH_MIRROR when set).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CFG=${CFG:-configs/bcnet/cbm_mobilenet_cpu.yaml}
+OUT=${OUT:-runs/quickstart}
+python tools/train_supernet.py --cfg "$CFG" --out "$OUT/supernet" "$@"
+python tools/search.py --cfg "$CFG" --ckpt "$OUT/supernet/checkpoints/last.pth" --out "$OUT/search"
+python tools/retrain.py --cfg "$CFG" --arch "$OUT/search/result.json" --out "$OUT/retrain"
+python - "$OUT" <<'PY'
+import json, sys
+s = json.load(open(f"{sys.argv[1]}/search/result.json"))
+r = json.load(open(f"{sys.argv[1]}/retrain/result.json"))
+b = s["benchmark"]
+print(f"found {s['arch']}: {s['flops']/1e6:.1f}M MACs, {s['params']/1e6:.2f}M params, supernet score {s['score']:.2f}%")
+print(f"Channel-Bench-Macro: {b['mean_acc']:.2f}% (rank {b['rank']} of {b['num_archs']}, regret {b['regret']:.2f} points)")
+print(f"retrained here: test top-1 {r['top1']:.2f}% on {r['test_images']} images")
+PY
