@@ -5,27 +5,39 @@
 the mirror directory named by ``$NASBENCH_MIRROR`` (its ``benchmarks/``
 folder) or from the upstream repository.
 
-Names: ``channel_bench_macro/mobilenet``, ``channel_bench_macro/resnet``.
+A benchmark family is one module here that registers a loader
+``loader(variant: str, root) -> TabularBenchmark`` under its family name with
+``@BENCHMARKS.register("family")``; ``name`` is ``"family/variant"`` or
+``"family"``.
 """
 from __future__ import annotations
 
+import importlib
+
 from ..errors import NasbenchError
+from ..registry import Registry
 from .base import TabularBenchmark
+
+BENCHMARKS = Registry("benchmark")
+
+# family name -> module that registers it (imported on first use)
+_FAMILIES = {
+    "channel_bench_macro": ".channel_bench_macro",
+}
 
 
 def load_benchmark(name: str, root="data/benchmarks") -> TabularBenchmark:
-    """Load the tabular benchmark ``name`` from ``root``.
+    """Load the tabular benchmark ``name`` (``family/variant``) from ``root``.
 
     Raises:
         NasbenchError: unknown name or malformed file.
         DataNotFoundError: the file is missing and neither mirror nor download has it.
     """
     family, _, variant = str(name).partition("/")
-    if family == "channel_bench_macro":
-        from .channel_bench_macro import load_channel_bench_macro
-        return load_channel_bench_macro(variant, root)
-    raise NasbenchError(f"unknown benchmark {name!r}; known: channel_bench_macro/mobilenet, "
-                        "channel_bench_macro/resnet")
+    if family not in _FAMILIES:
+        raise NasbenchError(f"unknown benchmark {name!r}; known families: {sorted(_FAMILIES)}")
+    importlib.import_module(_FAMILIES[family], __name__)
+    return BENCHMARKS.get(family)(variant, root)
 
 
-__all__ = ["load_benchmark", "TabularBenchmark"]
+__all__ = ["load_benchmark", "TabularBenchmark", "BENCHMARKS"]

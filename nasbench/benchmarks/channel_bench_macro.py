@@ -11,12 +11,14 @@ import json
 
 from ..errors import DataNotFoundError, NasbenchError
 from ..spaces.channel_bench_macro import ChannelBenchMacroSpace
+from . import BENCHMARKS
 from .base import TabularBenchmark
 
 UPSTREAM = "https://raw.githubusercontent.com/xiusu/Channel-Bench-Macro/HEAD/{file}"  # HEAD = default branch
 FILES = {"mobilenet": "Results_MobileNet.json", "resnet": "Results_ResNet.json"}
 
 
+@BENCHMARKS.register("channel_bench_macro")
 def load_channel_bench_macro(variant: str, root) -> TabularBenchmark:
     """Load ``channel_bench_macro/<variant>`` from ``root/channel_bench_macro/<file>``.
 
