@@ -11,7 +11,6 @@ atomically.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 

@@ -11,7 +11,6 @@ between A and B (0 means bit-identical), and writes DIR/resume_kill.json.
 """
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys

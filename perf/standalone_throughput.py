@@ -36,9 +36,7 @@ Output: a table on stdout and JSON at ``--out`` (default
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -52,10 +50,10 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from nasbench.spaces.channel_bench_macro import ChannelBenchMacroSpace  # noqa: E402
+from perf._common import OPT_KW, env_info, make_optimizer, write_json  # noqa: E402
 
 MAX_CHANNELS = {"mobilenet": [128, 768, 768, 768, 256, 1536, 1024],
                 "resnet": [256, 256, 256, 512, 512, 512, 512]}
-OPT_KW = dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
 
 # --------------------------------------------------------------------------- reference networks
@@ -194,8 +192,8 @@ def main(argv=None):
             ref = REF_BUILDERS[variant](chans).train()
             assert n_params(ours) == n_params(ref), f"params: ours {n_params(ours)} != ref {n_params(ref)}"
             logit_diff = check_same_function(ours, ref)
-            nets = {"ours": (ours, torch.optim.SGD(ours.parameters(), **OPT_KW)),
-                    "ref": (ref, torch.optim.SGD(ref.parameters(), **OPT_KW))}
+            nets = {"ours": (ours, make_optimizer(ours)),
+                    "ref": (ref, make_optimizer(ref))}
             for _ in range(args.warmup):
                 for k in nets:
                     timed_step(*nets[k], x, y)
@@ -219,16 +217,11 @@ def main(argv=None):
     print(f"ratio = ours/ref images/s (1.0 = parity); {time.time() - t_start:.0f} s")
     payload = {"benchmark": "standalone_throughput",
                "step": "zero_grad(set_to_none) + forward + cross_entropy + backward + SGD.step",
-               "optimizer": {"type": "SGD", **OPT_KW},
+               "optimizer": {"type": "SGD (nasbench build_optimizer, fused)", **OPT_KW},
                "config": {k: v for k, v in vars(args).items() if k != "out"},
-               "env": {"torch": torch.__version__, "python": platform.python_version(),
-                       "machine": platform.machine(), "cpu_count": os.cpu_count(),
-                       "threads": torch.get_num_threads(), "loadavg_1min_at_start": load},
+               "env": env_info(load),
                "wall_s": time.time() - t_start, "results": results}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(payload, f, indent=2)
-    print(f"wrote {args.out}")
+    write_json(payload, args.out)
     return payload
 
 

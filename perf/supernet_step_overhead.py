@@ -41,9 +41,7 @@ Output: a table on stdout and JSON at ``--out`` (default
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -56,13 +54,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from nasbench.spaces.channel_bench_macro import ChannelBenchMacroSpace  # noqa: E402
+from perf._common import OPT_KW, env_info, make_optimizer, write_json  # noqa: E402
 
 TARGET_RATIO = 1.15
-OPT_KW = dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-
-
-def make_optimizer(model):
-    return torch.optim.SGD([p for p in model.parameters() if p.requires_grad], **OPT_KW)
 
 
 def timed_step(model, opt, x, y, activate=None):
@@ -210,17 +204,12 @@ def main(argv=None):
           f"({summary['wall_s']:.0f} s)")
     payload = {"benchmark": "supernet_step_overhead",
                "step": "zero_grad(set_to_none) + [set_active] + forward + cross_entropy + backward + SGD.step",
-               "optimizer": {"type": "SGD", **OPT_KW},
+               "optimizer": {"type": "SGD (nasbench build_optimizer, fused)", **OPT_KW},
                "config": {k: v for k, v in vars(args).items() if k != "out"},
                "target_ratio": args.threshold,
-               "env": {"torch": torch.__version__, "python": platform.python_version(),
-                       "machine": platform.machine(), "cpu_count": os.cpu_count(),
-                       "threads": torch.get_num_threads(), "loadavg_1min_at_start": load},
+               "env": env_info(load),
                "summary": summary, "results": results}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(payload, f, indent=2)
-    print(f"wrote {args.out}")
+    write_json(payload, args.out)
     return payload
 
 

@@ -6,7 +6,6 @@ rankings can be checked against it.
 """
 from __future__ import annotations
 
-import bisect
 
 import numpy as np
 

@@ -41,7 +41,7 @@ can be switched back):
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from typing import TYPE_CHECKING
+
 from ..ops.dynamic import DynamicBatchNorm2d, DynamicConv2d, dynamic_modules, set_windows
+
+if TYPE_CHECKING:
+    from ..spaces.width import WidthSpace
 
 
 class WidthSupernet(nn.Module):
@@ -20,7 +25,7 @@ class WidthSupernet(nn.Module):
     ``[N, 3, H, W]`` images to ``[N, num_classes]`` logits of the active subnet.
     """
 
-    def __init__(self, net: nn.Module, space: WidthSpace):
+    def __init__(self, net: nn.Module, space: "WidthSpace"):
         super().__init__()
         self.net = net
         self.space = space

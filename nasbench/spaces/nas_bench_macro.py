@@ -1,0 +1,287 @@
+"""NAS-Bench-Macro operator search space (CIFAR-10, 8 layers x 3 ops).
+
+Source: xiusu/NAS-Bench-Macro ``train/model.py`` (``Network``, ``Identity``,
+``InvertedResidual``) and ``train/utils.py`` (``get_real_arch``,
+``count_FLOPs``, ``count_parameters_in_MB``); paper "Prioritized Architecture
+Sampling with Monte-Carlo Tree Search" (CVPR'21). METHODS.md section 6.
+
+Network for a ``[N, 3, 32, 32]`` input:
+
+* stem: conv3x3 3->32 (stride 1, pad 1, no bias) + BN + ReLU, 32x32;
+* 8 searchable layers in stages ``[2, 3, 3]``; the first layer of every stage
+  has stride 2 and doubles the channels (32->64, 64->128, 128->256; feature
+  maps 16x16, 8x8, 4x4), the others keep both;
+* head: conv1x1 256->1280 (no bias) + BN + ReLU + global average pool,
+  then ``Linear(1280, num_classes)``.
+
+Operators (one gene per layer, value = the benchmark's key digit):
+
+* ``0`` ``id``: identity; in the first layer of a stage it is a conv1x1
+  (stride 2, no bias) + BN downsample, otherwise it has no layer at all;
+* ``1`` ``ir_3x3_t3`` (MB3_K3): inverted residual, expansion 3, kernel 3;
+* ``2`` ``ir_5x5_t6`` (MB6_K5): inverted residual, expansion 6, kernel 5.
+
+An inverted residual is pw conv1x1 inp->hidden (``hidden = round(inp * t)``)
++ BN + ReLU, depthwise kxk (stride s, pad k//2) + BN + ReLU, pw-linear conv1x1
+hidden->oup + BN, with an identity shortcut when ``inp == oup`` and stride 1.
+
+Keys are 8-digit strings such as ``"22212220"``. Identities inside a stage
+(except at its first layer) are no-ops, so upstream trained only the
+*canonical* architecture, with those identities moved to the stage end
+(``get_real_arch``); all 6,561 keys are in the benchmark but only 3,969
+results are distinct (:meth:`NASBenchMacroSpace.canonical`).
+
+Cost convention (reproduces the benchmark's ``flops`` and ``params`` exactly
+for all 6,561 keys, ``tests/test_nas_bench_macro.py``): FLOPs are
+multiply-accumulates (MACs) of conv and linear layers for one 32x32 image (BN,
+ReLU, pooling, bias and shortcut additions not counted); params count every
+parameter, BN affine ones and the classifier bias included.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch.nn as nn
+
+from ..errors import ArchError
+from ..registry import SPACES
+from .base import SearchSpace
+
+#: Operator names, indexed by gene value (upstream ``candidate_OP``).
+OP_NAMES = ("id", "ir_3x3_t3", "ir_5x5_t6")
+#: ``(expansion t, kernel k)`` of each operator; None for the identity.
+OP_SPECS = (None, (3, 3), (6, 5))
+STAGES = (2, 3, 3)
+INIT_CHANNELS = 32
+HEAD_CHANNELS = 1280
+INPUT_SIZE = 32
+
+
+def _out_size(size: int, k: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - k) // stride + 1
+
+
+class Identity(nn.Module):
+    """Identity op: conv1x1 (stride ``s``, no bias) + BN when the shape changes, else nothing.
+
+    ``[N, inp, H, W]`` -> ``[N, oup, H/s, W/s]``.
+    """
+
+    def __init__(self, inp: int, oup: int, stride: int):
+        super().__init__()
+        self.downsample = (nn.Sequential(nn.Conv2d(inp, oup, 1, stride, bias=False), nn.BatchNorm2d(oup))
+                           if stride != 1 or inp != oup else None)
+
+    @property
+    def last_bn(self):
+        """The downsample BN, or None when the op has no layer."""
+        return None if self.downsample is None else self.downsample[1]
+
+    def forward(self, x):
+        return x if self.downsample is None else self.downsample(x)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block ``MB{t}_K{k}``: pw 1x1 -> dw kxk (stride ``s``) -> pw-linear 1x1, each + BN.
+
+    ``[N, inp, H, W]`` -> ``[N, oup, H/s, W/s]``; hidden width ``round(inp * t)``;
+    shortcut when ``inp == oup`` and ``stride == 1``.
+    """
+
+    def __init__(self, inp: int, oup: int, stride: int, t: int, k: int):
+        super().__init__()
+        hidden = round(inp * t)
+        self.conv = nn.Sequential(
+            nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup))
+        self.use_shortcut = inp == oup and stride == 1
+
+    @property
+    def last_bn(self):
+        """The BN after the pw-linear conv (the one BN-NAS scores)."""
+        return self.conv[-1]
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_shortcut else self.conv(x)
+
+
+def make_op(op: int, inp: int, oup: int, stride: int) -> nn.Module:
+    """The module of operator ``op`` (0, 1 or 2) for a layer ``inp -> oup`` with ``stride``."""
+    if OP_SPECS[op] is None:
+        return Identity(inp, oup, stride)
+    t, k = OP_SPECS[op]
+    return InvertedResidual(inp, oup, stride, t, k)
+
+
+def layer_shapes() -> list[tuple[int, int, int, int]]:
+    """Per searchable layer: ``(inp, oup, stride, input H = W)`` for a 32x32 image."""
+    out, ch, size = [], INIT_CHANNELS, INPUT_SIZE
+    for n in STAGES:
+        for i in range(n):
+            if i == 0:
+                out.append((ch, 2 * ch, 2, size))
+                ch, size = 2 * ch, _out_size(size, 1, 2, 0)
+            else:
+                out.append((ch, ch, 1, size))
+    return out
+
+
+class NASBenchMacroNetwork(nn.Module):
+    """Standalone NAS-Bench-Macro network of one architecture (upstream ``Network``).
+
+    ``[N, 3, 32, 32]`` -> logits ``[N, num_classes]``. Module names follow
+    upstream (``stem``, ``features.<layer>``, ``out``, ``classifier``).
+    """
+
+    def __init__(self, arch, num_classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, INIT_CHANNELS, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(INIT_CHANNELS), nn.ReLU(inplace=True))
+        shapes = layer_shapes()
+        self.features = nn.Sequential(*[make_op(op, inp, oup, s) for op, (inp, oup, s, _) in zip(arch, shapes)])
+        ch = shapes[-1][1]
+        self.out = nn.Sequential(nn.Conv2d(ch, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
+                                 nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.out(self.features(self.stem(x))).flatten(1))
+
+
+def _op_cost(op: int, inp: int, oup: int, stride: int, size: int) -> tuple[int, int]:
+    """``(MACs, params)`` of operator ``op`` in a layer with input ``[inp, size, size]``."""
+    if OP_SPECS[op] is None:
+        if stride == 1 and inp == oup:
+            return 0, 0
+        hw = _out_size(size, 1, stride, 0) ** 2
+        return inp * oup * hw, inp * oup + 2 * oup
+    t, k = OP_SPECS[op]
+    hidden = round(inp * t)
+    hw_in, hw_out = size * size, _out_size(size, k, stride, k // 2) ** 2
+    macs = inp * hidden * hw_in + hidden * k * k * hw_out + hidden * oup * hw_out
+    params = inp * hidden + hidden * k * k + hidden * oup + 2 * (2 * hidden + oup)
+    return macs, params
+
+
+@SPACES.register("nas_bench_macro")
+class NASBenchMacroSpace(SearchSpace):
+    """NAS-Bench-Macro: 8 genes, each in ``(0, 1, 2)`` = (identity, MB3_K3, MB6_K5).
+
+    Architectures are tuples of 8 ints; keys are the benchmark's 8-digit
+    strings (``encode``/``decode``). ``flops``/``params`` are analytic (a
+    per-(layer, op) cost table computed once, no network is built) and equal
+    the benchmark's values (FLOPs = MACs at 32x32, see the module docstring).
+
+    Args:
+        variant: None or ``"cifar10"`` (the only dataset of the benchmark).
+        num_classes: classifier outputs (10 for the benchmark).
+        bins, min_bins: accepted for config compatibility (``build_space``
+            always passes them); they do not apply to an operator space and
+            are ignored.
+    Raises:
+        ArchError: unknown variant.
+    """
+
+    name = "nas_bench_macro"
+    input_size = INPUT_SIZE
+    num_ops = len(OP_NAMES)
+
+    def __init__(self, variant: str | None = None, num_classes: int = 10, bins=None, min_bins=None):
+        if variant not in (None, "", "cifar10"):
+            raise ArchError(f"nas_bench_macro: unknown variant {variant!r}; the benchmark has only 'cifar10'")
+        self.num_classes = int(num_classes)
+        self.stages = STAGES
+        self.layers = layer_shapes()
+        self._choices = tuple(range(len(OP_NAMES)))
+        table = [[_op_cost(op, *shape) for op in self._choices] for shape in self.layers]
+        self._flops_table = np.array([[c[0] for c in row] for row in table], dtype=np.int64)
+        self._params_table = np.array([[c[1] for c in row] for row in table], dtype=np.int64)
+        stem_hw = _out_size(INPUT_SIZE, 3, 1, 1) ** 2
+        head_hw = _out_size(self.layers[-1][3], 1, self.layers[-1][2], 0) ** 2
+        ch = self.layers[-1][1]
+        #: MACs / params outside the searchable layers (stem, head conv, classifier).
+        self.base_flops = (3 * INIT_CHANNELS * 9 * stem_hw + ch * HEAD_CHANNELS * head_hw
+                           + HEAD_CHANNELS * self.num_classes)
+        self.base_params = (3 * INIT_CHANNELS * 9 + 2 * INIT_CHANNELS + ch * HEAD_CHANNELS + 2 * HEAD_CHANNELS
+                            + HEAD_CHANNELS * self.num_classes + self.num_classes)
+
+    # -- genes ----------------------------------------------------------------
+    @property
+    def num_genes(self) -> int:
+        return len(self.layers)
+
+    def choices(self, i: int):
+        return self._choices
+
+    # -- keys -----------------------------------------------------------------
+    def encode(self, arch) -> str:
+        """Architecture -> 8-digit key, e.g. ``(2, 2, 2, 1, 2, 2, 2, 0)`` -> ``"22212220"``."""
+        return "".join(str(a) for a in self.validate(arch))
+
+    def decode(self, key) -> tuple:
+        """8-digit key -> architecture tuple.
+
+        Raises:
+            ArchError: wrong length or a character that is not 0, 1 or 2 (the
+                message names the key and the 1-based position).
+        """
+        key = str(key)
+        if len(key) != self.num_genes:
+            raise ArchError(f"{self.name}: key {key!r} has {len(key)} characters, "
+                            f"expected {self.num_genes} digits, each in 0..2")
+        for i, ch in enumerate(key):
+            if ch not in "012":
+                raise ArchError(f"{self.name}: key {key!r}: position {i + 1} is {ch!r}, allowed values are 0..2")
+        return tuple(int(ch) for ch in key)
+
+    def canonical(self, arch) -> tuple:
+        """The architecture upstream trained for ``arch`` (``get_real_arch``).
+
+        Within each stage, identities after the first layer are moved to the
+        stage end (the order of the other ops is kept); the first layer of a
+        stage is never moved. ``arch`` and its canonical form compute the same
+        function with the same parameters, flops and benchmark record.
+        """
+        arch = self.validate(arch)
+        out, pos = [], 0
+        for n in self.stages:
+            stage = arch[pos:pos + n]
+            rest = [a for a in stage[1:] if a != 0]
+            out += [stage[0], *rest] + [0] * (n - 1 - len(rest))
+            pos += n
+        return tuple(out)
+
+    def is_canonical(self, arch) -> bool:
+        arch = self.validate(arch)
+        return self.canonical(arch) == arch
+
+    # -- networks and cost ----------------------------------------------------
+    def build(self, arch, num_classes: int | None = None) -> nn.Module:
+        """Standalone network of ``arch`` as given (not canonicalised; the same
+        function as ``build(canonical(arch))``, only the layer indices of the
+        no-op identities differ). ``[N, 3, 32, 32]`` -> ``[N, num_classes]``."""
+        return NASBenchMacroNetwork(self.validate(arch), self.num_classes if num_classes is None else num_classes)
+
+    def flops(self, arch) -> int:
+        """MACs of conv and linear layers for one 32x32 image (the benchmark's ``flops``)."""
+        arch = self.validate(arch)
+        return int(self.base_flops + sum(int(self._flops_table[i, a]) for i, a in enumerate(arch)))
+
+    def params(self, arch) -> int:
+        """All parameters incl. BN affine and classifier bias (the benchmark's ``params``)."""
+        arch = self.validate(arch)
+        return int(self.base_params + sum(int(self._params_table[i, a]) for i, a in enumerate(arch)))
+
+    def layer_flops_table(self) -> np.ndarray:
+        """Per-(layer, op) MACs, int64 array ``[8, 3]`` (column = gene value).
+
+        ``flops(arch) == base_flops + sum(table[l, arch[l]])``; the identity
+        column is 0 except at the stride-2 layers 0, 2 and 5 (its downsample
+        conv). For BN-NAS's FLOPs lookup (METHODS.md 2.4). Returns a copy.
+        """
+        return self._flops_table.copy()
+
+    def layer_params_table(self) -> np.ndarray:
+        """Per-(layer, op) parameters, int64 array ``[8, 3]`` (see :meth:`layer_flops_table`)."""
+        return self._params_table.copy()
