@@ -23,6 +23,7 @@ BENCHMARKS = Registry("benchmark")
 # family name -> module that registers it (imported on first use)
 _FAMILIES = {
     "channel_bench_macro": ".channel_bench_macro",
+    "nas_bench_macro": ".nas_bench_macro",
 }
 
 

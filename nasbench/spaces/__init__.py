@@ -1,8 +1,9 @@
 """Search spaces: one file per space, registered in :data:`nasbench.registry.SPACES`."""
 from .base import SearchSpace
 from .width import WidthSpace
-from . import channel_bench_macro, mobilenetv2_width  # noqa: F401  (registration)
+from . import channel_bench_macro, mobilenetv2_width, nas_bench_macro  # noqa: F401  (registration)
 from .channel_bench_macro import ChannelBenchMacroSpace
+from .nas_bench_macro import NASBenchMacroSpace
 
 
 def build_space(cfg_space, num_classes=None):
@@ -16,4 +17,4 @@ def build_space(cfg_space, num_classes=None):
     return SPACES.build(cfg_space["type"], bins=cfg_space["bins"], min_bins=cfg_space["min_bins"], **kwargs)
 
 
-__all__ = ["SearchSpace", "WidthSpace", "ChannelBenchMacroSpace", "build_space"]
+__all__ = ["SearchSpace", "WidthSpace", "ChannelBenchMacroSpace", "NASBenchMacroSpace", "build_space"]
