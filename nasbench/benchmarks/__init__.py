@@ -24,6 +24,8 @@ BENCHMARKS = Registry("benchmark")
 _FAMILIES = {
     "channel_bench_macro": ".channel_bench_macro",
     "nas_bench_macro": ".nas_bench_macro",
+    "nats_sss": ".nats_sss",
+    "nas_bench_201": ".nas_bench_201",
 }
 
 

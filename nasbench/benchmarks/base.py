@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArchError
+from ..errors import ArchError, NasbenchError
 from ..searchers.base import Evaluator
 
 
@@ -78,11 +78,16 @@ class TabularBenchmark(Evaluator):
         Raises ``ValueError`` when no architecture satisfies the constraint.
         """
         metric = metric or self.metric
+        constrained = max_flops is not None or min_flops is not None
         best_key, best_val = None, -np.inf
         for k, r in self._records.items():
-            f = r["flops"]
-            if (max_flops is not None and f > max_flops) or (min_flops is not None and f < min_flops):
-                continue
+            if constrained:
+                f = r.get("flops")
+                if f is None:
+                    raise NasbenchError(f"{self.name}: the benchmark has no FLOPs for {k!r}; "
+                                        "call best()/regret()/summary() without a FLOPs constraint")
+                if (max_flops is not None and f > max_flops) or (min_flops is not None and f < min_flops):
+                    continue
             if r[metric] > best_val:
                 best_key, best_val = k, r[metric]
         if best_key is None:
