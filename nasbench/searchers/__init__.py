@@ -4,6 +4,7 @@ and a distributed evaluator wrapper.
 ``build_searcher(name, **kwargs)`` builds a searcher by registry name
 (``"random"``, ``"evolution"`` (alias ``"ea"``), ``"nsga2"``). Every searcher
 has ``search(space, evaluator) -> SearchResult``.
+Also registered: ``"rea"`` (regularized evolution) and ``"local"`` (local search).
 """
 from .base import Evaluator, SearchResult
 from .distributed import DistributedEvaluator
@@ -11,11 +12,15 @@ from .evolution import EvolutionSearcher
 from .nsga2 import NSGA2Searcher, pareto_front
 from .prior import PriorSampler, expected_flops, fit_prior, loss_table
 from .random import QueryCache, RandomSearcher
+from .rea import REASearcher
+from .local import LocalSearcher
 
 SEARCHERS = {
     "random": RandomSearcher,
     "evolution": EvolutionSearcher,
     "nsga2": NSGA2Searcher,
+    "rea": REASearcher,
+    "local": LocalSearcher,
 }
 _ALIASES = {"ea": "evolution", "evo": "evolution", "nsga-ii": "nsga2", "nsgaii": "nsga2"}
 
@@ -44,4 +49,5 @@ __all__ = [
     "Evaluator", "SearchResult", "QueryCache", "RandomSearcher", "EvolutionSearcher",
     "NSGA2Searcher", "pareto_front", "fit_prior", "loss_table", "expected_flops",
     "PriorSampler", "DistributedEvaluator", "SEARCHERS", "build_searcher",
+    "REASearcher", "LocalSearcher",
 ]
