@@ -54,9 +54,8 @@ def load_datasets(cfg):
     else:
         raise ConfigError(f"data.name must be 'cifar10' or 'imagefolder', got {d.name!r}")
     train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
-    if d.test_size is not None:
-        test, _ = split_train_val(test, len(test) - int(d.test_size), d.split_seed) \
-            if int(d.test_size) < len(test) else (test, None)
+    if d.test_size is not None and int(d.test_size) < len(test):
+        _, test = split_train_val(test, int(d.test_size), d.split_seed)  # seeded, class-balanced subset
     return {"train": train, "val": val, "test": test, "num_classes": full.num_classes}
 
 
