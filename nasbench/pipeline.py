@@ -281,8 +281,9 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
            "params": int(params), "flops": int(flops), "test_images": len(datasets["test"]),
            "train_images": len(train_all), "steps": trainer.step}
     bench = benchmark_for(cfg, space)
-    if bench is not None:
-        res["benchmark"] = bench.summary(arch)
+    if bench is not None:  # regret against the best under the search's FLOPs budget, if any
+        budget = _flops_range(cfg)
+        res["benchmark"] = bench.summary(arch, budget[1] if budget else None)
     if dist.is_main:
         atomic_write_json(res, out / "result.json")
         logger.info("test top-1 %.2f%%", res["top1"])
