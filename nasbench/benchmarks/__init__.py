@@ -26,6 +26,7 @@ _FAMILIES = {
     "nas_bench_macro": ".nas_bench_macro",
     "nats_sss": ".nats_sss",
     "nas_bench_201": ".nas_bench_201",
+    "nas_bench_mr": ".nas_bench_mr",
 }
 
 

@@ -1,7 +1,7 @@
 """Search spaces: one file per space, registered in :data:`nasbench.registry.SPACES`."""
 from .base import SearchSpace
 from .width import WidthSpace
-from . import channel_bench_macro, mobilenetv2_width, nas_bench_macro, nas_bench_201, nats_sss  # noqa: F401
+from . import channel_bench_macro, mobilenetv2_width, nas_bench_macro, nas_bench_201, nas_bench_mr, nats_sss  # noqa: F401
 from .channel_bench_macro import ChannelBenchMacroSpace
 from .nas_bench_macro import NASBenchMacroSpace
 

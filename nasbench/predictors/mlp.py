@@ -1,0 +1,244 @@
+"""NCP's multi-head MLP predictor (METHODS.md 5.3; [NCP] ``models/mlp.py``, ``tools/train_predictor.py``).
+
+Shared trunk: BN1d -> Linear(in, 256) -> BN1d -> swish -> Dropout(0.5); one
+head per metric group: Linear(256, 128) -> BN1d -> swish -> Dropout(p_g) ->
+Linear(128, |group|). Head outputs are concatenated in group order, so
+``metric_names`` is the flattened list of groups. Dropout of a head is 0 for
+groups made only of cost metrics (``flops*``/``params*``) and 0.5 otherwise
+(NCP: [0.5, 0.5, 0] for [[top1], [top5], [flops, params]]).
+
+Inputs and targets are z-scored with training-set statistics kept in the module
+as buffers (``x_mean, x_std, y_mean, y_std``), so a saved predictor is
+self-contained. :meth:`MLPPredictor.forward` maps *normalised* inputs to
+*normalised* outputs (NCP propagates gradients in that space);
+:meth:`MLPPredictor.predict` maps raw codes to raw metrics.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import CheckpointError, NasbenchError
+
+_COST_PREFIXES = ("flops", "params")
+
+
+def _is_cost(name: str) -> bool:
+    return str(name).lower().startswith(_COST_PREFIXES)
+
+
+class _Swish(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(x)
+
+
+class MLPPredictor(nn.Module):
+    """Multi-head MLP (see module doc).
+
+    Args:
+        in_dim: code length (27 for NAS-Bench-MR, 30 for the NB201 one-hot).
+        metric_groups: list of lists of metric names, one head per group.
+        hidden, head_hidden: trunk and head widths (256, 128).
+        dropout: trunk dropout; head_dropout: list per group or None (see module doc).
+    """
+
+    def __init__(self, in_dim: int, metric_groups, hidden: int = 256, head_hidden: int = 128,
+                 dropout: float = 0.5, head_dropout=None):
+        super().__init__()
+        groups = [list(g) if isinstance(g, (list, tuple)) else [g] for g in metric_groups]
+        if not groups or any(not g for g in groups):
+            raise NasbenchError(f"predictor: metric_groups {metric_groups!r} must be non-empty lists of names")
+        names = [str(m) for g in groups for m in g]
+        if len(set(names)) != len(names):
+            raise NasbenchError(f"predictor: metric_groups {metric_groups!r} repeat a metric")
+        if head_dropout is None:
+            head_dropout = [0.0 if all(_is_cost(m) for m in g) else 0.5 for g in groups]
+        if len(head_dropout) != len(groups):
+            raise NasbenchError(f"predictor: head_dropout {head_dropout!r} needs one value per group ({len(groups)})")
+        self.in_dim, self.metric_groups, self.metric_names = int(in_dim), groups, names
+        self.hparams = {"in_dim": int(in_dim), "metric_groups": groups, "hidden": int(hidden),
+                        "head_hidden": int(head_hidden), "dropout": float(dropout),
+                        "head_dropout": [float(p) for p in head_dropout]}
+        self.trunk = nn.Sequential(nn.BatchNorm1d(in_dim), nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden),
+                                   _Swish(), nn.Dropout(dropout))
+        self.heads = nn.ModuleList([
+            nn.Sequential(nn.Linear(hidden, head_hidden), nn.BatchNorm1d(head_hidden), _Swish(),
+                          nn.Dropout(p), nn.Linear(head_hidden, len(g)))
+            for g, p in zip(groups, head_dropout)])
+        n = len(names)
+        self.register_buffer("x_mean", torch.zeros(in_dim))
+        self.register_buffer("x_std", torch.ones(in_dim))
+        self.register_buffer("y_mean", torch.zeros(n))
+        self.register_buffer("y_std", torch.ones(n))
+
+    # -- normalisation -----------------------------------------------------------
+    def set_stats(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Store z-score statistics of training inputs ``x`` [N, in] and targets ``y`` [N, M]."""
+        def _std(a):
+            s = a.std(axis=0)
+            return np.where(s > 1e-8, s, 1.0)
+        self.x_mean.copy_(torch.as_tensor(x.mean(axis=0), dtype=torch.float32))
+        self.x_std.copy_(torch.as_tensor(_std(x), dtype=torch.float32))
+        self.y_mean.copy_(torch.as_tensor(y.mean(axis=0), dtype=torch.float32))
+        self.y_std.copy_(torch.as_tensor(_std(y), dtype=torch.float32))
+
+    def normalize_x(self, x):
+        return (x - self.x_mean) / self.x_std
+
+    def denormalize_x(self, xn):
+        return xn * self.x_std + self.x_mean
+
+    def denormalize_y(self, yn):
+        return yn * self.y_std + self.y_mean
+
+    def index(self, metric: str) -> int:
+        """Output column of ``metric``; :class:`NasbenchError` for unknown names."""
+        if metric not in self.metric_names:
+            raise NasbenchError(f"predictor: no output {metric!r}; outputs are {self.metric_names}")
+        return self.metric_names.index(metric)
+
+    # -- forward -------------------------------------------------------------------
+    def forward(self, xn: torch.Tensor) -> torch.Tensor:
+        """Normalised codes [N, in] -> normalised predictions [N, M]."""
+        h = self.trunk(xn)
+        return torch.cat([head(h) for head in self.heads], dim=1)
+
+    @torch.no_grad()
+    def predict(self, x) -> np.ndarray:
+        """Raw codes [N, in] (array-like) -> raw predicted metrics [N, M] (eval mode)."""
+        was = self.training
+        self.eval()
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, self.in_dim)
+        out = self.denormalize_y(self(self.normalize_x(x))).numpy()
+        self.train(was)
+        return out
+
+
+def _records_to_arrays(records, names):
+    try:
+        x = np.stack([np.asarray(r["embedding"], dtype=np.float32).reshape(-1) for r in records])
+    except (KeyError, ValueError, TypeError) as e:
+        raise NasbenchError(f"predictor: every record needs an 'embedding' of equal length ({e})") from None
+    try:
+        y = np.array([[float(r[m]) for m in names] for r in records], dtype=np.float32)
+    except KeyError as e:
+        raise NasbenchError(f"predictor: a record lacks metric {e}; metrics are {names}") from None
+    return x, y
+
+
+def split_indices(n: int, val_fraction: float, seed: int):
+    """Seeded random split of ``range(n)`` into (train, val) index arrays."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * val_fraction)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def train_predictor(records, metric_groups, epochs: int = 200, batch_size: int = 128, lr: float = 1e-2,
+                    weight_decay: float = 1e-7, val_fraction: float = 0.2, seed: int = 0,
+                    hidden: int = 256, head_hidden: int = 128, log=None):
+    """Train an :class:`MLPPredictor` on ``records`` (dicts with ``embedding`` and the metrics).
+
+    SmoothL1 on z-scored targets, Adam(lr, wd) + OneCycleLR (pct_start 0.3,
+    div_factor 10, momentum 0.85-0.95), seeded 80/20 split; keeps the weights
+    with the lowest validation L1 (de-normalised) of the *first* metric.
+
+    Returns:
+        ``(model, info)``: the best model in eval mode, and ``info`` with
+        ``train_idx, val_idx`` (np arrays), ``val_true, val_pred`` ([n_val, M]
+        raw), ``best_epoch``, ``history`` (per epoch: train loss, val loss, val L1 of the first metric).
+    """
+    if len(records) < 10:
+        raise NasbenchError(f"predictor: need at least 10 records, got {len(records)}")
+    torch.manual_seed(seed)
+    model = MLPPredictor(len(np.asarray(records[0]["embedding"]).reshape(-1)), metric_groups,
+                         hidden=hidden, head_hidden=head_hidden)
+    x, y = _records_to_arrays(records, model.metric_names)
+    tr, va = split_indices(len(x), val_fraction, seed)
+    model.set_stats(x[tr], y[tr])
+    xt = model.normalize_x(torch.from_numpy(x))
+    yt = (torch.from_numpy(y) - model.y_mean) / model.y_std
+    # drop a last batch of 1 (BatchNorm cannot train on it)
+    steps = max(1, len(tr) // batch_size + (1 if len(tr) % batch_size > 1 else 0))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps,
+                                                pct_start=0.3, div_factor=10.0, base_momentum=0.85,
+                                                max_momentum=0.95)
+    gen = torch.Generator().manual_seed(seed)
+    best, best_l1, best_epoch, history = None, math.inf, -1, []
+    tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
+    for epoch in range(epochs):
+        model.train()
+        order = tr_t[torch.randperm(len(tr_t), generator=gen)]
+        tot, cnt = 0.0, 0
+        for s in range(steps):
+            idx = order[s * batch_size:(s + 1) * batch_size]
+            if len(idx) < 2:
+                continue
+            loss = F.smooth_l1_loss(model(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot, cnt = tot + float(loss.detach()) * len(idx), cnt + len(idx)
+        model.eval()
+        with torch.no_grad():
+            pv = model(xt[va_t])
+            vloss = float(F.smooth_l1_loss(pv, yt[va_t]))
+            l1 = float(((pv[:, 0] - yt[va_t, 0]).abs() * model.y_std[0]).mean())
+        history.append({"epoch": epoch, "train_loss": tot / max(cnt, 1), "val_loss": vloss, "val_l1_first": l1})
+        if l1 < best_l1:
+            best_l1, best_epoch, best = l1, epoch, copy.deepcopy(model.state_dict())
+        if log is not None:
+            log(f"epoch {epoch}: train {tot / max(cnt, 1):.4f} val {vloss:.4f} val L1 {model.metric_names[0]} {l1:.4f}")
+    model.load_state_dict(best)
+    model.eval()
+    info = {"train_idx": tr, "val_idx": va, "val_true": y[va], "val_pred": model.predict(x[va]),
+            "best_epoch": best_epoch, "best_val_l1": best_l1, "history": history}
+    return model, info
+
+
+def save_predictor(path, model: MLPPredictor, **extra) -> None:
+    """Save weights, normalisation stats (buffers), hyper-parameters, metric names and ``extra``
+    (e.g. ``benchmark``, ``main_metric``) to ``path`` atomically."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    blob = {"format": "nasbench.mlp_predictor/1", "hparams": model.hparams, "metric_names": model.metric_names,
+            "state_dict": model.state_dict(), **extra}
+    tmp = path + ".tmp"
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def load_predictor(path):
+    """Load ``(model in eval mode, blob)`` saved by :func:`save_predictor`.
+
+    Raises:
+        CheckpointError: missing, unreadable or foreign file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: predictor file not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files
+        raise CheckpointError(f"{path}: not a readable predictor ({type(e).__name__}: {e})") from None
+    if not isinstance(blob, dict) or blob.get("format") != "nasbench.mlp_predictor/1":
+        raise CheckpointError(f"{path}: not a nasbench MLP predictor file")
+    hp = blob["hparams"]
+    model = MLPPredictor(hp["in_dim"], hp["metric_groups"], hidden=hp["hidden"], head_hidden=hp["head_hidden"],
+                         dropout=hp["dropout"], head_dropout=hp["head_dropout"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match the stored hyper-parameters ({e})") from None
+    model.eval()
+    return model, blob
+
+
+__all__ = ["MLPPredictor", "train_predictor", "save_predictor", "load_predictor", "split_indices"]

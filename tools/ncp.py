@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Network Coding Propagation: python tools/ncp.py --cfg CFG --predictor DIR/predictor.pth [--predictor ...] --out NDIR [--start CODE] [--seed S]
+
+Edits an architecture code by back-propagating predictor gradients (METHODS.md
+5.4). Start: --start CODE, else with --seed S a seeded random architecture of
+the benchmark, else the middle code (NAS-Bench-MR only). Several --predictor
+files = multi-task (sum of objectives); all must share the code format of the
+first one's benchmark. Writes NDIR/trajectory.json (one entry per step, step 0 =
+start) and NDIR/result.json (chosen code, start/chosen true metrics, FLOPs change).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import argparse  # noqa: E402
+
+from nasbench.utils import run_cli  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cfg", required=True, help="NCP config (configs/ncp/*.yaml); its ncp section is used")
+    p.add_argument("--predictor", action="append", required=True, help="predictor.pth (repeat for multi-task)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--root", default="data/benchmarks", help="benchmark root (for true metrics and --seed)")
+    p.add_argument("--start", default=None, help="start code string (NAS-Bench-MR code or NB201 arch string)")
+    p.add_argument("--seed", type=int, default=None, help="seeded random start architecture from the benchmark")
+    p.add_argument("--iterations", type=int, default=None, help="override ncp.iterations")
+    p.add_argument("--flops-lambda", type=float, default=None, help="override ncp.flops_lambda (0 = accuracy only)")
+    p.add_argument("--max-flops", type=float, default=None, help="override ncp.max_flops (flops_metric units)")
+    args = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from nasbench.errors import NasbenchError
+    from nasbench.ncp import coding_for, load_bench, load_ncp_config, propagate
+    from nasbench.predictors import load_predictor
+    from nasbench.utils import atomic_write_json
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    cfg = load_ncp_config(args.cfg)
+    nc = cfg["ncp"]
+    preds, benches, labels = [], {}, []
+    for i, path in enumerate(args.predictor):
+        model, blob = load_predictor(path)
+        if i == 0:
+            blob0 = blob
+        label = blob.get("benchmark", f"p{i}")
+        if label in labels:
+            label = f"{label}#{i}"
+        labels.append(label)
+        main = (nc["main_metric"] if i == 0 and nc["main_metric"] in model.metric_names else None) \
+            or blob.get("main_metric") or model.metric_names[0]
+        preds.append((label, model, main))
+        name = blob.get("benchmark")
+        if name and name not in benches:
+            try:
+                benches[name] = load_bench(name, args.root)
+            except NasbenchError as e:
+                print(f"warning: no true metrics for {name}: {e}", file=sys.stderr)
+    first = preds[0][1]
+    bench0 = benches.get(labels[0])
+    if bench0 is None:
+        raise NasbenchError(f"benchmark of {args.predictor[0]} could not be loaded from {args.root}")
+    coding = coding_for(bench0)
+    for (label, m, _), path in zip(preds, args.predictor):
+        if m.in_dim != first.in_dim:
+            raise NasbenchError(f"{path}: input size {m.in_dim} differs from the first predictor's {first.in_dim}")
+    if args.start is not None:
+        start = bench0.space.validate(args.start)
+    elif args.seed is not None:
+        keys = list(bench0)
+        start = bench0.space.validate(keys[int(np.random.default_rng(args.seed).integers(len(keys)))])
+    else:
+        start = coding.middle()
+    flops_metric = nc["flops_metric"] or blob0.get("flops_metric")
+    lam = float(nc["flops_lambda"] if args.flops_lambda is None else args.flops_lambda)
+    max_flops = nc["max_flops"] if args.max_flops is None else args.max_flops
+    traj, result = propagate(preds, coding, start, iterations=int(nc["iterations"] if args.iterations is None
+                                                                 else args.iterations),
+                             lr=float(nc["lr"]), delta=float(nc["delta"]), flops_lambda=lam,
+                             flops_metric=flops_metric, max_flops=max_flops,
+                             benchmarks={lb: benches[lb] for lb in labels if lb in benches})
+    result["seed"], result["start_mode"] = args.seed, ("given" if args.start else "seed" if args.seed is not None
+                                                       else "middle")
+    os.makedirs(args.out, exist_ok=True)
+    atomic_write_json(traj, os.path.join(args.out, "trajectory.json"))
+    atomic_write_json(result, os.path.join(args.out, "result.json"))
+    for lb, r in result["main"].items():
+        print(f"{lb}: {r['metric']} start true {r['start_true']} -> chosen true {r['chosen_true']} "
+              f"(pred {r['start_pred']:.2f} -> {r['chosen_pred'] if r['chosen_pred'] is None else round(r['chosen_pred'], 2)})")
+    print(f"chosen {result['chosen']['code'] if result['chosen'] else None}; FLOPs change {result['flops_change']}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
