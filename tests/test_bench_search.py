@@ -22,29 +22,12 @@ from nasbench.bench_search import (BenchmarkTruth, bench_search, queries_to_top,
 from nasbench.errors import ConfigError, NasbenchError
 from nasbench.searchers import LocalSearcher, RandomSearcher, REASearcher, build_searcher
 from nasbench.searchers.local import neighbours
-from nasbench.spaces.base import SearchSpace
+from toy import ToySpace
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = (3, 1, 4, 2, 2, 3, 1, 4, 2, 3)  # flops 46
 WINDOW = (40, 70)
 BUDGET = 600
-
-
-class ToySpace(SearchSpace):
-    name = "toy"
-
-    def __init__(self, n=10, k=4):
-        self.n, self.k = n, k
-
-    @property
-    def num_genes(self):
-        return self.n
-
-    def choices(self, i):
-        return tuple(range(1, self.k + 1))
-
-    def flops(self, arch):
-        return int(sum(arch[i] * arch[i + 1] for i in range(len(arch) - 1)))
 
 
 class NoFlopsSpace(ToySpace):

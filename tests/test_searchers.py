@@ -16,27 +16,10 @@ from nasbench.searchers import (DistributedEvaluator, EvolutionSearcher, NSGA2Se
                                 PriorSampler, RandomSearcher, build_searcher, expected_flops,
                                 fit_prior, loss_table)
 from nasbench.searchers.base import SearchResult
-from nasbench.spaces.base import SearchSpace
+from toy import ToySpace
 
 TARGET = (3, 1, 4, 2, 2, 3, 1, 4, 2, 3)  # flops 46
 WINDOW = (40, 70)
-
-
-class ToySpace(SearchSpace):
-    name = "toy"
-
-    def __init__(self, n=10, k=4):
-        self.n, self.k = n, k
-
-    @property
-    def num_genes(self):
-        return self.n
-
-    def choices(self, i):
-        return tuple(range(1, self.k + 1))
-
-    def flops(self, arch):
-        return int(sum(arch[i] * arch[i + 1] for i in range(len(arch) - 1)))
 
 
 class ToyEvaluator:

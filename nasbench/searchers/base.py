@@ -26,6 +26,34 @@ class Evaluator:
         return self.evaluate(archs)
 
 
+class Searcher:
+    """Options shared by every searcher; subclasses implement ``search(space, evaluator)``.
+
+    Args:
+        flops_range: ``(lo, hi)`` in MACs (either may be None); architectures
+            outside it are never evaluated.
+        seed: int seed (same seed, same search) or a ``np.random.Generator``.
+        sampler: optional ``sampler(rng) -> arch`` replacing ``space.sample``
+            (e.g. BCNet's prior, :class:`~nasbench.searchers.prior.PriorSampler`).
+        max_tries: draws allowed to find a legal, unseen architecture.
+        progress: show a tqdm bar.
+        callback: ``callback(history)`` after every evaluated batch.
+    """
+
+    def __init__(self, flops_range=None, seed=0, sampler=None, max_tries: int = 10000,
+                 progress: bool = False, callback=None):
+        from .random import check_flops_range
+        self.flops_range = check_flops_range(flops_range)
+        self.seed = seed
+        self.sampler = sampler
+        self.max_tries = int(max_tries)
+        self.progress = progress
+        self.callback = callback
+
+    def search(self, space, evaluator) -> "SearchResult":
+        raise NotImplementedError
+
+
 @dataclass
 class SearchResult:
     """Outcome of a search: best architecture, its metrics and every query.

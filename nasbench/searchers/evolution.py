@@ -29,13 +29,13 @@ from typing import Callable
 
 import numpy as np
 
-from .base import SearchResult
-from .random import DEFAULT_MAX_TRIES, QueryCache, check_flops_range
+from .base import SearchResult, Searcher
+from .random import DEFAULT_MAX_TRIES, QueryCache
 
 __all__ = ["EvolutionSearcher"]
 
 
-class EvolutionSearcher:
+class EvolutionSearcher(Searcher):
     """Evolutionary search (METHODS.md 1.4 / 2.4); maximises ``score``.
 
     Args:
@@ -77,12 +77,7 @@ class EvolutionSearcher:
         self.mutation_prob = float(mutation_prob)
         self.crossover_num = int(crossover_num)
         self.epochs = int(epochs)
-        self.flops_range = check_flops_range(flops_range)
-        self.seed = seed
-        self.sampler = sampler
-        self.max_tries = int(max_tries)
-        self.progress = progress
-        self.callback = callback
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
 
     # -- operators --------------------------------------------------------------
     def _offspring(self, cache: QueryCache, parents: list, num: int, make: Callable,

@@ -29,8 +29,8 @@ from typing import Callable
 
 import numpy as np
 
-from .base import SearchResult
-from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key, check_flops_range
+from .base import SearchResult, Searcher
+from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key
 
 __all__ = ["LocalSearcher", "neighbours"]
 
@@ -47,7 +47,7 @@ def neighbours(space, arch) -> list:
     return out
 
 
-class LocalSearcher:
+class LocalSearcher(Searcher):
     """Hill climbing over one-gene neighbourhoods with random restarts; maximises ``score``.
 
     Args:
@@ -80,12 +80,7 @@ class LocalSearcher:
             raise ValueError(f"num_queries must be >= 1, got {num_queries}")
         self.num_queries = int(num_queries)
         self.first_improvement = bool(first_improvement)
-        self.flops_range = check_flops_range(flops_range)
-        self.seed = seed
-        self.sampler = sampler
-        self.max_tries = int(max_tries)
-        self.progress = progress
-        self.callback = callback
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
         self.num_restarts = 0
 
     def _step(self, cache: QueryCache, cur: tuple, rng: np.random.Generator):

@@ -24,8 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from .base import SearchResult
-from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key, check_flops_range
+from .base import SearchResult, Searcher
+from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key
 
 __all__ = ["NSGA2Searcher", "pareto_front"]
 
@@ -52,7 +52,7 @@ def pareto_front(records: list) -> list:
     return [{"arch": recs[i]["arch"], "score": float(s[i]), "flops": recs[i]["flops"]} for i in keep]
 
 
-class NSGA2Searcher:
+class NSGA2Searcher(Searcher):
     """NSGA-II on (-score, flops) with a FLOPs-window constraint.
 
     Args:
@@ -86,14 +86,9 @@ class NSGA2Searcher:
             raise ValueError(f"need pop_size >= 2 and generations >= 1, got {pop_size}, {generations}")
         self.pop_size = int(pop_size)
         self.generations = int(generations)
-        self.flops_range = check_flops_range(flops_range)
-        self.seed = seed
-        self.sampler = sampler
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
         self.eta_crossover = float(eta_crossover)
         self.eta_mutation = float(eta_mutation)
-        self.max_tries = int(max_tries)
-        self.progress = progress
-        self.callback = callback
 
     def search(self, space, evaluator) -> SearchResult:
         from pymoo.algorithms.moo.nsga2 import NSGA2

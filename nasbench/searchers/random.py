@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .base import SearchResult
+from .base import SearchResult, Searcher
 
 __all__ = ["QueryCache", "RandomSearcher", "check_flops_range", "is_legal_flops"]
 
@@ -219,7 +219,7 @@ class QueryCache:
                             history=list(self.history), pareto=list(pareto or []))
 
 
-class RandomSearcher:
+class RandomSearcher(Searcher):
     """Uniform random search under a FLOPs window (baseline).
 
     Draws ``num_queries`` distinct legal architectures (``sampler(rng)`` if
@@ -251,13 +251,8 @@ class RandomSearcher:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.num_queries = int(num_queries)
-        self.flops_range = check_flops_range(flops_range)
-        self.seed = seed
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
         self.batch_size = int(batch_size)
-        self.sampler = sampler
-        self.max_tries = int(max_tries)
-        self.progress = progress
-        self.callback = callback
 
     def search(self, space, evaluator) -> SearchResult:
         rng = np.random.default_rng(self.seed)

@@ -35,13 +35,13 @@ from typing import Callable
 
 import numpy as np
 
-from .base import SearchResult
-from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key, check_flops_range
+from .base import SearchResult, Searcher
+from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key
 
 __all__ = ["REASearcher"]
 
 
-class REASearcher:
+class REASearcher(Searcher):
     """Regularized evolution (aging evolution) under a query budget; maximises ``score``.
 
     Args:
@@ -84,12 +84,7 @@ class REASearcher:
         self.population = int(population)
         self.sample_size = int(sample_size)
         self.mutation_prob = None if mutation_prob is None else float(mutation_prob)
-        self.flops_range = check_flops_range(flops_range)
-        self.seed = seed
-        self.sampler = sampler
-        self.max_tries = int(max_tries)
-        self.progress = progress
-        self.callback = callback
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
 
     def _mutant(self, cache: QueryCache, parent: tuple, prob: float, rng: np.random.Generator):
         """A legal, unseen mutant of ``parent`` differing in >= 1 gene, or ``None``."""
