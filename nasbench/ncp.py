@@ -38,55 +38,24 @@ import torch.nn.functional as F
 from .errors import ConfigError, NasbenchError
 
 #: allowed keys of configs/ncp/*.yaml with their defaults (None = derived from the benchmark)
-NCP_DEFAULTS = {
-    "benchmark": None,            # e.g. nas_bench_mr/seg or nas_bench_201/imagenet16_120 (required)
-    "metrics": None,              # metric groups, one predictor head each; default: see default_metric_groups
-    "predictor": {"epochs": 200, "batch_size": 128, "lr": 1e-2, "weight_decay": 1e-7, "val_fraction": 0.2,
-                  "seed": 0, "hidden": 256, "head_hidden": 128},
-    "ncp": {"iterations": 70, "lr": 3.0, "delta": 0.1, "flops_lambda": 0.5, "main_metric": None,
-            "flops_metric": None, "max_flops": None},
-}
+def load_ncp_config(path, overrides: dict | None = None) -> dict:
+    """NCP settings from a config file read by :func:`nasbench.config.load_config`
+    (strict keys, ``_base_``): ``{"benchmark", "metrics", "predictor": {...}, "ncp": {...}}``.
 
-
-def load_ncp_config(path=None, overrides: dict | None = None) -> dict:
-    """Read an NCP YAML config (``yaml.safe_load``), check its keys against :data:`NCP_DEFAULTS`, fill defaults.
+    ``overrides``: ``{"predictor": {...}, "ncp": {...}}`` applied on top, checked like ``--opts``.
 
     Raises:
-        ConfigError: unreadable file, unknown key (named, with the allowed keys), wrong section type,
-            or no ``benchmark``.
+        ConfigError: unreadable file, unknown key (named with the file), or no ``benchmark.name``.
     """
-    import copy
+    from .config import load_config
 
-    import yaml
-
-    raw = {}
-    if path is not None:
-        try:
-            with open(path) as f:
-                raw = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read NCP config ({e})") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: an NCP config must be a mapping, got {type(raw).__name__}")
-    cfg = copy.deepcopy(NCP_DEFAULTS)
-    for src in (raw, overrides or {}):
-        for k, v in src.items():
-            if k not in NCP_DEFAULTS:
-                raise ConfigError(f"{path}: unknown NCP config key {k!r}; allowed: {sorted(NCP_DEFAULTS)}")
-            if isinstance(NCP_DEFAULTS[k], dict):
-                if not isinstance(v, dict):
-                    raise ConfigError(f"{path}: section {k!r} must be a mapping")
-                for kk, vv in v.items():
-                    if kk not in NCP_DEFAULTS[k]:
-                        raise ConfigError(f"{path}: unknown key {k}.{kk}; allowed: {sorted(NCP_DEFAULTS[k])}")
-                    cfg[k][kk] = vv
-            else:
-                cfg[k] = v
-    if not cfg["benchmark"]:
-        raise ConfigError(f"{path}: NCP config needs 'benchmark' (e.g. nas_bench_mr/seg)")
-    return cfg
+    opts = [f"{sec}.{k}={v}" for sec, d in (overrides or {}).items() for k, v in d.items()]
+    cfg = load_config(path, opts)
+    if not cfg.benchmark.name:
+        raise ConfigError(f"{path}: NCP config needs benchmark.name (e.g. nas_bench_mr/seg)")
+    predictor = cfg.predictor.to_dict()
+    return {"benchmark": cfg.benchmark.name, "metrics": predictor.pop("metrics"),
+            "predictor": predictor, "ncp": cfg.ncp.to_dict()}
 
 
 def load_bench(name: str, root):
@@ -315,4 +284,4 @@ def propagate(predictors, coding, start, *, iterations: int = 70, lr: float = 3.
 
 
 __all__ = ["propagate", "load_bench", "load_ncp_config", "benchmark_records", "coding_for", "default_metric_groups",
-           "default_flops_metric", "MRCoding", "NB201Coding", "NCP_DEFAULTS"]
+           "default_flops_metric", "MRCoding", "NB201Coding"]

@@ -150,12 +150,18 @@ def test_bad_pickles(tmp_path, monkeypatch):
 def test_config_validation(tmp_path):
     from nasbench.ncp import load_ncp_config
     p = tmp_path / "c.yaml"
-    p.write_text("benchmark: nas_bench_mr/seg\nncp: {iterations: 5, lamda: 1}\n")
+    p.write_text("benchmark: {name: nas_bench_mr/seg}\nncp: {iterations: 5, lamda: 1}\n")
     with pytest.raises(ConfigError, match="ncp.lamda"):
         load_ncp_config(p)
-    p.write_text("benchmark: nas_bench_mr/seg\nepochs: 3\n")
-    with pytest.raises(ConfigError, match="unknown NCP config key 'epochs'"):
+    p.write_text("benchmark: {name: nas_bench_mr/seg}\nepochs: 3\n")
+    with pytest.raises(ConfigError, match="'epochs'"):
         load_ncp_config(p)
+    p.write_text("ncp: {iterations: 5}\n")
+    with pytest.raises(ConfigError, match="benchmark.name"):
+        load_ncp_config(p)
+    cfg = load_ncp_config(REPO / "configs/ncp/seg.yaml", {"predictor": {"epochs": 3}})
+    assert cfg["benchmark"] == "nas_bench_mr/seg" and cfg["predictor"]["epochs"] == 3
+    assert cfg["metrics"][0] == ["mIoU"] and cfg["ncp"]["iterations"] == 70
     for f in (REPO / "configs" / "ncp").glob("*.yaml"):
         load_ncp_config(f)
 
