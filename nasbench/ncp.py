@@ -59,19 +59,16 @@ def load_ncp_config(path, overrides: dict | None = None) -> dict:
 
 
 def load_bench(name: str, root):
-    """Load a ``nas_bench_mr/<setting>`` or ``nas_bench_201/...`` benchmark (works before
-    ``nas_bench_mr`` is listed in ``nasbench.benchmarks._FAMILIES``)."""
-    import importlib
+    """Load a ``nas_bench_mr/<setting>`` or ``nas_bench_201/...`` benchmark for NCP.
 
-    from .benchmarks import BENCHMARKS, load_benchmark
+    Raises:
+        NasbenchError: another benchmark family (NCP needs a code or one-hot encoding).
+    """
+    from .benchmarks import load_benchmark
 
-    family, _, variant = str(name).partition("/")
-    if family == "nas_bench_mr":
-        importlib.import_module(".benchmarks.nas_bench_mr", __package__)
-        return BENCHMARKS.get(family)(variant, root)
-    if family == "nas_bench_201":
-        return load_benchmark(name, root)
-    raise NasbenchError(f"NCP supports nas_bench_mr/<setting> and nas_bench_201 benchmarks, not {name!r}")
+    if str(name).partition("/")[0] not in ("nas_bench_mr", "nas_bench_201"):
+        raise NasbenchError(f"NCP supports nas_bench_mr/<setting> and nas_bench_201 benchmarks, not {name!r}")
+    return load_benchmark(name, root)
 
 
 # -- codings: architecture <-> real vector ------------------------------------------------
