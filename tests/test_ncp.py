@@ -51,8 +51,10 @@ def test_space_layout_and_example():
     assert len(st["network_setting"]) == 1 + 3 + 1 + 2
     assert s.encode(code) == EXAMPLE
     assert s.validate(MIDDLE_CODE) == MIDDLE_CODE
-    with pytest.raises(NotImplementedError, match="MultiResolutionNet"):
-        s.build(code)
+    import torch
+    with torch.device("meta"):
+        net = s.build(code)
+    assert sum(p.numel() for p in net.parameters()) == s.params(code)
 
 
 def test_round_trips_all_keys(seg, bench_root):

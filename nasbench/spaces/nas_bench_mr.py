@@ -26,8 +26,10 @@ Network setting (the pickle's ``input_channel`` / ``inverted_residual_setting``
 / ``last_channel``): block ``b`` becomes ``n_b`` copies of the entry
 ``[b, [c...], [w...]]`` in the order b = 1, 2, 3, 4.
 
-No network is built here (``build`` raises NotImplementedError): costs come
-from the benchmark pickles (:mod:`nasbench.benchmarks.nas_bench_mr`).
+``build`` returns the MultiResolutionNet of :mod:`nasbench.spaces.mrnet`;
+``params``/``flops`` follow the benchmark's convention (classification head
+with 50 classes; FLOPs thop-style at 128x128), which reproduces the pickles'
+``params`` and ``flops`` columns exactly (``tests/test_mrnet.py``).
 """
 from __future__ import annotations
 
@@ -254,16 +256,21 @@ class NASBenchMRSpace(SearchSpace):
                                   "iterate the benchmark's keys instead")
 
     # -- cost and networks ------------------------------------------------------------
-    def build(self, arch, num_classes: int | None = None):
-        raise NotImplementedError(f"{self.name}: MultiResolutionNet is not implemented yet "
-                                  "(only codes, benchmark lookups and predictors)")
+    def build(self, arch, num_classes: int | None = None, task: str = "cls"):
+        """Standalone MultiResolutionNet of ``arch`` (``task`` 'cls' | 'seg' | 'video')."""
+        from .mrnet import PARAMS_NUM_CLASSES, MultiResolutionNet
+        return MultiResolutionNet(self.to_setting(arch), task=task,
+                                  num_classes=num_classes or PARAMS_NUM_CLASSES)
 
     def flops(self, arch) -> int:
-        raise NotImplementedError(f"{self.name}: no FLOPs counter; use the benchmark's 'flops' "
-                                  "(the pickle's values) or a predictor")
+        """MACs the benchmark's way (thop at 128x128, BN counted, 50-class head)."""
+        from .mrnet import count_flops
+        return int(count_flops(self.to_setting(arch)))
 
     def params(self, arch) -> int:
-        raise NotImplementedError(f"{self.name}: no parameter counter; use the benchmark's 'params'")
+        """Parameters the benchmark's way (50-class classification head)."""
+        from .mrnet import count_params
+        return int(count_params(self.to_setting(arch)))
 
 
 __all__ = ["NASBenchMRSpace", "GENE_NAMES", "GENE_KINDS", "CODE_LEN", "COUNTS", "CHANNELS",
