@@ -22,10 +22,9 @@ from nasbench.bench_search import (BenchmarkTruth, bench_search, queries_to_top,
 from nasbench.errors import ConfigError, NasbenchError
 from nasbench.searchers import LocalSearcher, RandomSearcher, REASearcher, build_searcher
 from nasbench.searchers.local import neighbours
-from toy import ToySpace
+from toy import TARGET, ToyEvaluator, ToySpace
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET = (3, 1, 4, 2, 2, 3, 1, 4, 2, 3)  # flops 46
 WINDOW = (40, 70)
 BUDGET = 600
 
@@ -35,18 +34,6 @@ class NoFlopsSpace(ToySpace):
 
     def flops(self, arch):
         raise NotImplementedError("no FLOPs model")
-
-
-class ToyEvaluator:
-    """Score = -squared distance to the target; records every batch it gets."""
-
-    def __init__(self, target=TARGET):
-        self.target = target
-        self.calls = []
-
-    def evaluate(self, archs):
-        self.calls.append([tuple(a) for a in archs])
-        return [{"score": -float(sum((a - t) ** 2 for a, t in zip(arch, self.target)))} for arch in archs]
 
 
 def _make(name, seed, num_queries=BUDGET, flops_range=WINDOW, **kw):

@@ -16,23 +16,9 @@ from nasbench.searchers import (DistributedEvaluator, EvolutionSearcher, NSGA2Se
                                 PriorSampler, RandomSearcher, build_searcher, expected_flops,
                                 fit_prior, loss_table)
 from nasbench.searchers.base import SearchResult
-from toy import ToySpace
+from toy import TARGET, ToyEvaluator, ToySpace
 
-TARGET = (3, 1, 4, 2, 2, 3, 1, 4, 2, 3)  # flops 46
 WINDOW = (40, 70)
-
-
-class ToyEvaluator:
-    """Score = -squared distance to TARGET; records every batch it gets."""
-
-    def __init__(self, target=TARGET):
-        self.target = target
-        self.calls = []
-
-    def evaluate(self, archs):
-        self.calls.append([tuple(a) for a in archs])
-        return [{"score": -float(sum((a - t) ** 2 for a, t in zip(arch, self.target))),
-                 "extra": sum(arch)} for arch in archs]
 
 
 def _searchers(seed, flops_range=WINDOW):
