@@ -18,11 +18,13 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_macs(model: nn.Module, input_size=(3, 32, 32)) -> int:
+def count_macs(model: nn.Module, input_size=(3, 32, 32), bn: bool = False, bias: bool = False) -> int:
     """MACs of conv and linear layers for one input of ``input_size`` (C, H, W).
 
     The model runs one forward pass on a ``[1, C, H, W]`` tensor on the
     model's device (use ``with torch.device('meta'):`` to build it for free).
+    ``bn=True, bias=True`` gives thop's convention (2 ops per BatchNorm2d
+    output element, one per conv/linear bias element), used by NAS-Bench-MR.
     """
     total = 0
 
@@ -30,10 +32,18 @@ def count_macs(model: nn.Module, input_size=(3, 32, 32)) -> int:
         nonlocal total
         k = m.kernel_size[0] * m.kernel_size[1]
         total += out.numel() * (m.in_channels // m.groups) * k
+        if bias and m.bias is not None:
+            total += out.numel()
 
     def linear_hook(m, inp, out):
         nonlocal total
         total += out.numel() * m.in_features
+        if bias and m.bias is not None:
+            total += out.numel()
+
+    def bn_hook(m, inp, out):
+        nonlocal total
+        total += 2 * out.numel()
 
     hooks = []
     for m in model.modules():
@@ -41,6 +51,8 @@ def count_macs(model: nn.Module, input_size=(3, 32, 32)) -> int:
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
             hooks.append(m.register_forward_hook(linear_hook))
+        elif bn and isinstance(m, nn.BatchNorm2d):
+            hooks.append(m.register_forward_hook(bn_hook))
     try:
         p = next(model.parameters(), None)
         device = p.device if p is not None else "cpu"

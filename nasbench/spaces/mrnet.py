@@ -237,27 +237,8 @@ def count_flops(setting, task: str = "cls", num_classes: int = PARAMS_NUM_CLASSE
     h, w = (input_size, input_size) if isinstance(input_size, int) else input_size
     with torch.device("meta"):
         net = MultiResolutionNet(setting, task=task, num_classes=num_classes, head=head).eval()
-    total = [0]
-
-    def conv_hook(m, inp, out):
-        total[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-        if m.bias is not None:
-            total[0] += out.numel()
-
-    def bn_hook(m, inp, out):
-        total[0] += 2 * out.numel()
-
-    hooks = []
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.BatchNorm2d):
-            hooks.append(m.register_forward_hook(bn_hook))
-    with torch.no_grad():
-        net(torch.zeros(1, 3, h, w, device="meta"))
-    for hk in hooks:
-        hk.remove()
-    return int(total[0])
+    from ..metrics.flops import count_macs
+    return count_macs(net, (3, h, w), bn=True, bias=True)
 
 
 __all__ = ["MultiResolutionNet", "count_flops", "FuseModule", "ParallelModule", "BasicBlock", "ConvBNReLU",
