@@ -37,10 +37,12 @@ Searcher settings derived from the budget ``Q`` (:func:`searcher_config`):
 Generation-based searchers rarely use their nominal ``pop * generations``
 budget exactly (offspring that were already queried cost nothing), so every
 run is given the generous nominal budget above and **cut at exactly Q
-queries**: a callback stops the search as soon as ``Q`` distinct
-architectures have been queried and the history is truncated to ``Q``
-records (the first ``Q`` queries of a longer run are exactly the queries of a
-run stopped at ``Q``). Any other registered searcher gets ``num_queries=Q``.
+queries**: it runs through :meth:`~nasbench.searchers.base.Searcher.run` with
+``max_queries=Q``, which stops the search as soon as ``Q`` distinct
+architectures have been queried (the batch crossing ``Q`` is cut, so the
+history has ``Q`` records; the first ``Q`` queries of a longer run are exactly
+the queries of a run stopped at ``Q``). Any other registered searcher gets
+``num_queries=Q``.
 
 Benchmarks whose records have no FLOPs (``flops`` is None, e.g. ``nats_sss``)
 and whose space has no FLOPs model are searched with every architecture's
@@ -243,34 +245,21 @@ def queries_to_top(history: Sequence[dict], truth: BenchmarkTruth, which: str, b
     return int(budget), False
 
 
-class _BudgetReached(Exception):
-    pass
-
-
 def run_searcher(name: str, bench, truth: BenchmarkTruth, budget: int, seed: int,
                  config: dict | None = None):
     """Run searcher ``name`` once on ``bench``; returns ``(history, config)``.
 
-    The history holds at most ``budget`` records (the search is stopped by its
-    callback once ``budget`` distinct architectures were queried).
+    The history holds at most ``budget`` records: the searcher runs through
+    :meth:`~nasbench.searchers.base.Searcher.run` with ``max_queries=budget``,
+    so it stops as soon as ``budget`` distinct architectures were queried.
+    ``config`` (default :func:`searcher_config`) is returned without the budget.
     """
     from .searchers import build_searcher
 
     cfg = dict(searcher_config(name, budget) if config is None else config)
-    state = {"history": []}
-
-    def stop(history):
-        state["history"] = history
-        if len(history) >= budget:
-            raise _BudgetReached
-
-    searcher = build_searcher(name, **cfg, flops_range=truth.flops_range, seed=int(seed), callback=stop)
-    try:
-        res = searcher.search(truth.space, bench)
-        history = res.history
-    except _BudgetReached:
-        history = state["history"]
-    return list(history[:budget]), cfg
+    searcher = build_searcher(name, **cfg, flops_range=truth.flops_range, seed=int(seed),
+                              max_queries=int(budget))
+    return list(searcher.run(truth.space, bench).history), cfg
 
 
 def _summary_stats(runs: list, truth: BenchmarkTruth, budget: int, name: str, cfg: dict,

@@ -52,9 +52,12 @@ class EvolutionSearcher(Searcher):
         max_tries: draws per random top-up before declaring the window
             infeasible.
         progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        max_queries, max_seconds: budgets (queries, seconds) enforced by
+            :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 
     Raises:
         RuntimeError: the FLOPs window is infeasible (no legal draw).
+        ConfigError: a non-positive ``max_queries`` / ``max_seconds``.
     """
 
     name = "evolution"
@@ -63,7 +66,8 @@ class EvolutionSearcher(Searcher):
                  mutation_prob: float = 0.1, crossover_num: int = 25, epochs: int = 20,
                  flops_range=None, seed=0, sampler: Callable | None = None,
                  max_tries: int = DEFAULT_MAX_TRIES, progress: bool = False,
-                 callback: Callable | None = None):
+                 callback: Callable | None = None,
+                 max_queries: int | None = None, max_seconds: float | None = None):
         if population < 1 or topk < 1 or epochs < 1:
             raise ValueError(f"population, topk and epochs must be >= 1, got "
                              f"{population}, {topk}, {epochs}")
@@ -77,7 +81,8 @@ class EvolutionSearcher(Searcher):
         self.mutation_prob = float(mutation_prob)
         self.crossover_num = int(crossover_num)
         self.epochs = int(epochs)
-        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback,
+                         max_queries, max_seconds)
 
     # -- operators --------------------------------------------------------------
     def _offspring(self, cache: QueryCache, parents: list, num: int, make: Callable,
@@ -113,8 +118,7 @@ class EvolutionSearcher(Searcher):
         """Run the EA; returns the best architecture and the full query history."""
         rng = np.random.default_rng(self.seed)
         draw = self.sampler or space.sample
-        cache = QueryCache(space, evaluator, self.flops_range, self.progress, self.callback,
-                           total=self.epochs * self.population, desc="evolution")
+        cache = self._query_cache(space, evaluator, total=self.epochs * self.population, desc="evolution")
         candidates: list = []
         topk: list = []
         for epoch in range(self.epochs):
@@ -136,4 +140,4 @@ class EvolutionSearcher(Searcher):
             mutants = self._offspring(cache, topk, self.mutation_num, self._mutant(space), rng, taken)
             children = self._offspring(cache, topk, self.crossover_num, self._child(space), rng, taken)
             candidates = mutants + children
-        return cache.result()
+        return self._result(cache)

@@ -63,24 +63,29 @@ class LocalSearcher(Searcher):
         max_tries: draws per random (re)start before the window is declared
             infeasible / the space exhausted.
         progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        max_queries, max_seconds: budgets (queries, seconds) enforced by
+            :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 
     After ``search``, ``self.num_restarts`` holds the number of random starts
     (the first one included).
 
     Raises:
         RuntimeError: the FLOPs window is infeasible (no legal draw).
+        ConfigError: a non-positive ``max_queries`` / ``max_seconds``.
     """
 
     name = "local"
 
     def __init__(self, num_queries: int = 1000, first_improvement: bool = False, flops_range=None,
                  seed=0, sampler: Callable | None = None, max_tries: int = DEFAULT_MAX_TRIES,
-                 progress: bool = False, callback: Callable | None = None):
+                 progress: bool = False, callback: Callable | None = None,
+                 max_queries: int | None = None, max_seconds: float | None = None):
         if num_queries < 1:
             raise ValueError(f"num_queries must be >= 1, got {num_queries}")
         self.num_queries = int(num_queries)
         self.first_improvement = bool(first_improvement)
-        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback,
+                         max_queries, max_seconds)
         self.num_restarts = 0
 
     def _step(self, cache: QueryCache, cur: tuple, rng: np.random.Generator):
@@ -114,8 +119,7 @@ class LocalSearcher(Searcher):
         """Run local search; returns the best architecture and the full query history."""
         rng = np.random.default_rng(self.seed)
         draw = self.sampler or space.sample
-        cache = QueryCache(space, evaluator, self.flops_range, self.progress, self.callback,
-                           total=self.num_queries, desc="local")
+        cache = self._query_cache(space, evaluator, total=self.num_queries, desc="local")
         self.num_restarts = 0
         cur = None
         while len(cache.history) < self.num_queries:
@@ -127,4 +131,4 @@ class LocalSearcher(Searcher):
                 self.num_restarts += 1
                 continue
             cur = self._step(cache, cur, rng)
-        return cache.result()
+        return self._result(cache)

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from .base import SearchResult, Searcher
-from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key
+from .random import DEFAULT_MAX_TRIES, _score_key
 
 __all__ = ["NSGA2Searcher", "pareto_front"]
 
@@ -67,13 +67,17 @@ class NSGA2Searcher(Searcher):
         max_tries: draws per initial individual before declaring the window
             infeasible.
         progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        max_queries, max_seconds: budgets (queries, seconds) enforced by
+            :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 
-    ``search`` returns ``SearchResult`` with ``best_arch`` = highest score
-    among evaluated (hence feasible) architectures and ``pareto`` = the
-    non-dominated set of all of them (:func:`pareto_front`).
+    ``search`` / ``run`` return ``SearchResult`` with ``best_arch`` = highest
+    score among evaluated (hence feasible) architectures and ``pareto`` = the
+    non-dominated set of all of them (:func:`pareto_front`; after a budget
+    stop of ``run``, of the truncated history).
 
     Raises:
         RuntimeError: the FLOPs window is infeasible (no legal draw).
+        ConfigError: a non-positive ``max_queries`` / ``max_seconds``.
     """
 
     name = "nsga2"
@@ -81,16 +85,23 @@ class NSGA2Searcher(Searcher):
     def __init__(self, pop_size: int = 40, generations: int = 20, flops_range=None, seed=0,
                  sampler: Callable | None = None, eta_crossover: float = 3.0,
                  eta_mutation: float = 3.0, max_tries: int = DEFAULT_MAX_TRIES,
-                 progress: bool = False, callback: Callable | None = None):
+                 progress: bool = False, callback: Callable | None = None,
+                 max_queries: int | None = None, max_seconds: float | None = None):
         if pop_size < 2 or generations < 1:
             raise ValueError(f"need pop_size >= 2 and generations >= 1, got {pop_size}, {generations}")
         self.pop_size = int(pop_size)
         self.generations = int(generations)
-        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback,
+                         max_queries, max_seconds)
         self.eta_crossover = float(eta_crossover)
         self.eta_mutation = float(eta_mutation)
 
+    def _result(self, cache, stopped: str = "done") -> SearchResult:
+        """Result with ``pareto`` = :func:`pareto_front` of the (possibly truncated) history."""
+        return cache.result(pareto=pareto_front(cache.history), stopped=stopped)
+
     def search(self, space, evaluator) -> SearchResult:
+        """Run NSGA-II; returns the best architecture, the full query history and the front."""
         from pymoo.algorithms.moo.nsga2 import NSGA2
         from pymoo.core.problem import Problem
         from pymoo.core.sampling import Sampling
@@ -102,8 +113,7 @@ class NSGA2Searcher(Searcher):
         rng = np.random.default_rng(self.seed)
         pymoo_seed = int(rng.integers(2**31 - 1))
         draw = self.sampler or space.sample
-        cache = QueryCache(space, evaluator, self.flops_range, self.progress, self.callback,
-                           total=self.pop_size * self.generations, desc="nsga2")
+        cache = self._query_cache(space, evaluator, total=self.pop_size * self.generations, desc="nsga2")
         L = space.num_genes
         choices = [list(space.choices(i)) for i in range(L)]
         lo, hi = self.flops_range
@@ -165,4 +175,4 @@ class NSGA2Searcher(Searcher):
         )
         minimize(_Problem(), algorithm, ("n_gen", self.generations), seed=pymoo_seed,
                  verbose=False, save_history=False)
-        return cache.result(pareto=pareto_front(cache.history))
+        return self._result(cache)

@@ -17,15 +17,22 @@ evaluator. It enforces the rules common to all searchers of this package:
   evaluator does not return it.
 * Optional ``progress=True`` (tqdm bar) and ``callback(history)`` after each
   batch.
+* Optional budgets (set by :meth:`~nasbench.searchers.base.Searcher.run`):
+  ``max_queries`` cuts the batch that would exceed it (only its first new
+  architectures, up to the cap, are evaluated) and then stops the search;
+  ``deadline`` (a ``time.perf_counter()`` value, seconds) stops it after the
+  first batch that ends past it. Stopping raises an internal exception that
+  ``Searcher.run`` turns into a :class:`SearchResult` with ``stopped`` set.
 """
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .base import SearchResult, Searcher
+from .base import SearchResult, Searcher, _StopSearch
 
 __all__ = ["QueryCache", "RandomSearcher", "check_flops_range", "is_legal_flops"]
 
@@ -82,15 +89,21 @@ class QueryCache:
         progress: show a tqdm bar over ``total`` queries.
         callback: ``callback(history)`` called after every evaluated batch.
         total: expected number of queries (only for the progress bar).
+        max_queries: optional cap on distinct architectures evaluated (queries).
+        deadline: optional ``time.perf_counter()`` value (seconds) after which
+            the search is stopped at the end of the current batch.
     """
 
     def __init__(self, space, evaluator, flops_range=None, progress: bool = False,
                  callback: Callable | None = None, total: int | None = None,
-                 desc: str = "search"):
+                 desc: str = "search", max_queries: int | None = None,
+                 deadline: float | None = None):
         self.space = space
         self.evaluator = evaluator
         self.flops_range = check_flops_range(flops_range)
         self.callback = callback
+        self.max_queries = None if max_queries is None else int(max_queries)
+        self.deadline = deadline
         self.results: dict[tuple, dict] = {}
         self.history: list[dict] = []
         self._flops: dict[tuple, int] = {}
@@ -157,6 +170,12 @@ class QueryCache:
         Unseen architectures are deduplicated and sent to the evaluator in one
         ``evaluate`` call; seen ones come from the cache.
 
+        With budgets (see the module docstring) the call may instead end the
+        search: when the unseen architectures do not fit in ``max_queries``,
+        only the first ones that fit are evaluated (and passed to the
+        callback) before stopping; after the batch, the search stops when
+        ``deadline`` has passed.
+
         Raises:
             ValueError: an architecture violates the FLOPs window (a searcher
                 bug: callers filter with :meth:`legal` first), or the
@@ -172,6 +191,9 @@ class QueryCache:
                                  f"window {self.flops_range}; it must not be evaluated")
             new.append(a)
             pending.add(a)
+        cut = self.max_queries is not None and len(self.history) + len(new) > self.max_queries
+        if cut:
+            new = new[:self.max_queries - len(self.history)]
         if new:
             out = list(self.evaluator.evaluate(list(new)))
             if len(out) != len(new):
@@ -189,6 +211,10 @@ class QueryCache:
                 self._bar.update(len(new))
             if self.callback is not None:
                 self.callback(self.history)
+        if cut:
+            raise _StopSearch("max_queries", self)
+        if self.deadline is not None and self.history and time.perf_counter() >= self.deadline:
+            raise _StopSearch("max_seconds", self)
         return [self.results[a] for a in archs]
 
     def close(self):
@@ -209,14 +235,18 @@ class QueryCache:
         ranked = sorted(pool, key=lambda r: (-_score_key(r["score"]), r["query"]))
         return [r["arch"] for r in ranked[:k]]
 
-    def result(self, pareto: list | None = None) -> SearchResult:
-        """:class:`SearchResult` with the best-scoring record and the full history."""
+    def result(self, pareto: list | None = None, stopped: str = "done") -> SearchResult:
+        """:class:`SearchResult` with the best-scoring record, the full history and ``stopped``.
+
+        Raises:
+            RuntimeError: nothing was evaluated.
+        """
         self.close()
         best = self.best()
         if best is None:
             raise RuntimeError("search evaluated no architecture")
         return SearchResult(best_arch=best["arch"], best_metrics=dict(best),
-                            history=list(self.history), pareto=list(pareto or []))
+                            history=list(self.history), pareto=list(pareto or []), stopped=stopped)
 
 
 class RandomSearcher(Searcher):
@@ -236,29 +266,33 @@ class RandomSearcher(Searcher):
             :class:`~nasbench.searchers.prior.PriorSampler`).
         max_tries: draws per architecture before giving up.
         progress, callback: see :class:`QueryCache`.
+        max_queries, max_seconds: budgets (queries, seconds) enforced by
+            :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 
     Raises:
         RuntimeError: the FLOPs window is infeasible (no legal draw).
+        ConfigError: a non-positive ``max_queries`` / ``max_seconds``.
     """
 
     name = "random"
 
     def __init__(self, num_queries: int = 1000, flops_range=None, seed=0, batch_size: int = 100,
                  sampler: Callable | None = None, max_tries: int = DEFAULT_MAX_TRIES,
-                 progress: bool = False, callback: Callable | None = None):
+                 progress: bool = False, callback: Callable | None = None,
+                 max_queries: int | None = None, max_seconds: float | None = None):
         if num_queries < 1:
             raise ValueError(f"num_queries must be >= 1, got {num_queries}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.num_queries = int(num_queries)
-        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback,
+                         max_queries, max_seconds)
         self.batch_size = int(batch_size)
 
     def search(self, space, evaluator) -> SearchResult:
         rng = np.random.default_rng(self.seed)
         draw = self.sampler or space.sample
-        cache = QueryCache(space, evaluator, self.flops_range, self.progress, self.callback,
-                           total=self.num_queries, desc="random")
+        cache = self._query_cache(space, evaluator, total=self.num_queries, desc="random")
         exhausted = False
         while len(cache.history) < self.num_queries and not exhausted:
             n = min(self.batch_size, self.num_queries - len(cache.history))
@@ -272,4 +306,4 @@ class RandomSearcher(Searcher):
                 pending.add(arch)
             if batch:
                 cache.evaluate(batch)
-        return cache.result()
+        return self._result(cache)

@@ -60,12 +60,15 @@ class REASearcher(Searcher):
         max_tries: mutation attempts per cycle (and draws per random sample)
             before falling back / declaring the window infeasible.
         progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        max_queries, max_seconds: budgets (queries, seconds) enforced by
+            :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 
     ``search(space, evaluator)`` returns a :class:`SearchResult` whose
     ``history`` has one record per query (``query`` = 0-based index).
 
     Raises:
         RuntimeError: the FLOPs window is infeasible (no legal draw).
+        ConfigError: a non-positive ``max_queries`` / ``max_seconds``.
     """
 
     name = "rea"
@@ -73,7 +76,8 @@ class REASearcher(Searcher):
     def __init__(self, num_queries: int = 1000, population: int = 50, sample_size: int = 10,
                  mutation_prob: float | None = None, flops_range=None, seed=0,
                  sampler: Callable | None = None, max_tries: int = DEFAULT_MAX_TRIES,
-                 progress: bool = False, callback: Callable | None = None):
+                 progress: bool = False, callback: Callable | None = None,
+                 max_queries: int | None = None, max_seconds: float | None = None):
         if num_queries < 1:
             raise ValueError(f"num_queries must be >= 1, got {num_queries}")
         if population < 1 or sample_size < 1:
@@ -84,7 +88,8 @@ class REASearcher(Searcher):
         self.population = int(population)
         self.sample_size = int(sample_size)
         self.mutation_prob = None if mutation_prob is None else float(mutation_prob)
-        super().__init__(flops_range, seed, sampler, max_tries, progress, callback)
+        super().__init__(flops_range, seed, sampler, max_tries, progress, callback,
+                         max_queries, max_seconds)
 
     def _mutant(self, cache: QueryCache, parent: tuple, prob: float, rng: np.random.Generator):
         """A legal, unseen mutant of ``parent`` differing in >= 1 gene, or ``None``."""
@@ -101,8 +106,7 @@ class REASearcher(Searcher):
         rng = np.random.default_rng(self.seed)
         draw = self.sampler or space.sample
         prob = self.mutation_prob if self.mutation_prob is not None else 1.0 / max(space.num_genes, 1)
-        cache = QueryCache(space, evaluator, self.flops_range, self.progress, self.callback,
-                           total=self.num_queries, desc="rea")
+        cache = self._query_cache(space, evaluator, total=self.num_queries, desc="rea")
         # 1. random initial population, one batch
         init, taken = [], set()
         for _ in range(min(self.population, self.num_queries)):
@@ -128,4 +132,4 @@ class REASearcher(Searcher):
             pop.append(child)
             if len(pop) > self.population:
                 pop.popleft()
-        return cache.result()
+        return self._result(cache)
