@@ -24,6 +24,11 @@ NAS-Bench-MR holds only ~2,500 of its codes, so edited codes are mostly not in
 the benchmark (true metrics unknown); ``chosen_in_benchmark`` is the same choice
 restricted to visited codes with true metrics (it may be the start code).
 
+Several starts (``tools/ncp.py --seeds S``): :func:`propagate_seeds` runs NCP from
+the seeded random starts :func:`seeded_start` ``(bench, i)``, ``i = 0..S-1``, and
+:func:`summarize_runs` / :func:`format_summary_table` build the per-seed table
+with its means over seeds.
+
 Also here: the config format of ``configs/ncp/*.yaml`` (:func:`load_ncp_config`)
 and :func:`benchmark_records` (predictor training data from a benchmark).
 """
@@ -280,5 +285,204 @@ def propagate(predictors, coding, start, *, iterations: int = 70, lr: float = 3.
     return traj, result
 
 
+# -- several seeded starts -------------------------------------------------------------------
+def seeded_start(bench, seed: int) -> tuple:
+    """Seeded random start architecture of ``tools/ncp.py --seed S``.
+
+    The benchmark key at index ``np.random.default_rng(seed).integers(len(bench))``
+    in the benchmark's iteration order, validated by its space (so every
+    seeded start has true metrics).
+
+    Raises:
+        ConfigError: a negative seed.
+    """
+    if int(seed) < 0:
+        raise ConfigError(f"NCP start seed must be >= 0, got {seed}")
+    keys = list(bench)
+    return bench.space.validate(keys[int(np.random.default_rng(int(seed)).integers(len(keys)))])
+
+
+def propagate_seeds(predictors, coding, bench, seeds, *, out=None, **kwargs):
+    """Run :func:`propagate` from the seeded random start of every seed (``tools/ncp.py --seeds S``).
+
+    Seed ``i`` starts at :func:`seeded_start` ``(bench, i)`` and gives exactly
+    the run of ``--seed i`` (its result has ``seed = i``, ``start_mode = "seed"``).
+
+    Args:
+        predictors, coding: as :func:`propagate`.
+        bench: the benchmark the starts are drawn from (the first predictor's).
+        seeds: ``S`` (int, seeds ``0..S-1``) or an iterable of distinct seeds >= 0.
+        out: optional folder; writes ``out/seed_<i>/trajectory.json`` and
+            ``out/seed_<i>/result.json`` per seed and ``out/summary.json``
+            (:func:`summarize_runs`).
+        **kwargs: passed to :func:`propagate` (``iterations``, ``lr``, ``delta``,
+            ``flops_lambda``, ``flops_metric``, ``max_flops``, ``benchmarks``).
+
+    Returns:
+        ``(runs, summary)``: ``runs`` = one ``(trajectory, result)`` per seed, in
+        seed order; ``summary`` = :func:`summarize_runs` of the results.
+
+    Raises:
+        ConfigError: no seed, a negative or repeated seed.
+        NasbenchError: as :func:`propagate`.
+    """
+    import os
+
+    from .utils import atomic_write_json
+
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ConfigError(f"NCP: number of seeds must be >= 1, got {seeds}")
+        seeds = range(int(seeds))
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("NCP: no seed given")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"NCP: repeated seeds in {seeds}")
+    runs = []
+    for seed in seeds:
+        traj, result = propagate(predictors, coding, seeded_start(bench, seed), **kwargs)
+        result["seed"], result["start_mode"] = seed, "seed"
+        runs.append((traj, result))
+        if out is not None:
+            d = os.path.join(out, f"seed_{seed}")
+            os.makedirs(d, exist_ok=True)
+            atomic_write_json(traj, os.path.join(d, "trajectory.json"))
+            atomic_write_json(result, os.path.join(d, "result.json"))
+    summary = summarize_runs([r for _, r in runs])
+    if out is not None:
+        atomic_write_json(summary, os.path.join(out, "summary.json"))
+    return runs, summary
+
+
+def _mean(values):
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _flops_change_pct(fc):
+    """``(percent, source)`` of a :func:`propagate` ``flops_change`` dict: the true relative
+    change when both codes have true FLOPs, else the change of the predicted FLOPs of both."""
+    if fc is None:
+        return None, None
+    if fc["source"] == "true" and fc["relative"] is not None:
+        return 100.0 * fc["relative"], "true"
+    if fc["relative_pred"] is not None:
+        return 100.0 * fc["relative_pred"], "predicted"
+    return None, None
+
+
+def summarize_runs(results) -> dict:
+    """Per-seed rows and means over seeds of NCP results (``summary.json`` of ``tools/ncp.py --seeds``).
+
+    Args:
+        results: one :func:`propagate` result dict per seed (with ``seed``, as
+            written to ``seed_<i>/result.json``), all with the same predictors.
+
+    Returns:
+        ``{"label", "metric", "predictors", "settings", "runs", "mean"}``. The
+        main metric is the first predictor's (``label``, ``metric``; units of the
+        benchmark, e.g. % accuracy). ``runs`` holds per seed: ``seed``,
+        ``start_code``, ``chosen_code`` (the code NCP returns: best predicted
+        visited code under ``max_flops``, result ``chosen``), ``final_code``
+        (last iterate, result ``final``), ``start_pred`` / ``chosen_pred``
+        (predicted main metric), ``start_true`` / ``chosen_true`` (true main
+        metric, None when the benchmark lacks the code), ``improved``
+        (``chosen_true > start_true``, None unless both are known),
+        ``in_benchmark_code`` / ``in_benchmark_true`` (best predicted visited
+        code with true metrics), ``flops_start`` / ``flops_chosen`` (in
+        ``flops_metric`` units, true when known else predicted),
+        ``flops_change_pct`` (percent, chosen vs start; true FLOPs when both codes
+        have them, else predicted FLOPs of both) and ``flops_source``
+        (``"true"``/``"predicted"``). ``mean`` holds the means over seeds of
+        ``start_pred``, ``chosen_pred``, ``start_true``, ``chosen_true``,
+        ``in_benchmark_true`` and ``flops_change_pct``, each over the seeds where
+        the value is known (None if none; ``num_start_true``, ``num_chosen_true``
+        and ``num_flops_change`` count them), plus ``num_seeds``,
+        ``num_true_pairs`` (seeds with both true values), ``num_improved`` (true
+        metric raised) and ``num_improved_pred`` (predicted metric raised).
+
+    Raises:
+        NasbenchError: no results.
+    """
+    results = list(results)
+    if not results:
+        raise NasbenchError("NCP: no results to summarize")
+    label, metric = results[0]["predictors"][0]["label"], results[0]["predictors"][0]["main_metric"]
+    rows = []
+    for r in results:
+        m = r["main"][label]
+        chosen, final, in_b = r["chosen"], r["final"], r["chosen_in_benchmark"]
+        pct, src = _flops_change_pct(r["flops_change"])
+        fc = r["flops_change"] or {}
+        both = m["start_true"] is not None and m["chosen_true"] is not None
+        rows.append({
+            "seed": r.get("seed"), "start_code": r["start"]["code"],
+            "chosen_code": chosen["code"] if chosen else None, "final_code": final["code"],
+            "start_pred": m["start_pred"], "chosen_pred": m["chosen_pred"],
+            "start_true": m["start_true"], "chosen_true": m["chosen_true"],
+            "improved": bool(m["chosen_true"] > m["start_true"]) if both else None,
+            "in_benchmark_code": in_b["code"] if in_b else None,
+            "in_benchmark_true": r["main_in_benchmark"][label],
+            "flops_start": fc.get("start"), "flops_chosen": fc.get("chosen"),
+            "flops_change_pct": pct, "flops_source": src,
+        })
+    mean = {k: _mean(row[k] for row in rows)
+            for k in ("start_pred", "chosen_pred", "start_true", "chosen_true", "in_benchmark_true",
+                      "flops_change_pct")}
+    pairs = [row for row in rows if row["improved"] is not None]
+    mean.update({
+        "num_seeds": len(rows),
+        "num_start_true": sum(row["start_true"] is not None for row in rows),
+        "num_chosen_true": sum(row["chosen_true"] is not None for row in rows),
+        "num_flops_change": sum(row["flops_change_pct"] is not None for row in rows),
+        "num_true_pairs": len(pairs),
+        "num_improved": sum(row["improved"] for row in pairs),
+        "num_improved_pred": sum(row["chosen_pred"] is not None and row["chosen_pred"] > row["start_pred"]
+                                 for row in rows),
+    })
+    return {"label": label, "metric": metric, "predictors": results[0]["predictors"],
+            "settings": results[0]["settings"], "runs": rows, "mean": mean}
+
+
+def format_summary_table(summary: dict) -> str:
+    """Plain-text table of :func:`summarize_runs`: one line per seed and a mean line.
+
+    Columns: seed, start code, chosen code, predicted and true main metric
+    (start -> chosen; ``-`` = unknown), FLOPs change in percent (``t`` = true,
+    ``p`` = predicted FLOPs) and whether the true metric improved.
+    """
+    def num(v, fmt="{:.2f}"):
+        return "-" if v is None else fmt.format(v)
+
+    def pct(v, src=None):
+        return "-" if v is None else f"{v:+.1f}%" + ("" if src is None else f" ({src[0]})")
+
+    metric = summary["metric"]
+    head = ["seed", "start code", "chosen code", f"pred {metric}", f"true {metric}", "FLOPs", "improved"]
+    lines = []
+    for r in summary["runs"]:
+        lines.append([str(r["seed"]), r["start_code"], r["chosen_code"] or "-",
+                      f"{num(r['start_pred'])} -> {num(r['chosen_pred'])}",
+                      f"{num(r['start_true'])} -> {num(r['chosen_true'])}",
+                      pct(r["flops_change_pct"], r["flops_source"]),
+                      "-" if r["improved"] is None else ("yes" if r["improved"] else "no")])
+    m = summary["mean"]
+    lines.append(["mean", "", "", f"{num(m['start_pred'])} -> {num(m['chosen_pred'])}",
+                  f"{num(m['start_true'])} -> {num(m['chosen_true'])}", pct(m["flops_change_pct"]),
+                  f"{m['num_improved']}/{m['num_true_pairs']}"])
+    widths = [max(len(row[i]) for row in [head] + lines) for i in range(len(head))]
+
+    def fmt(row):
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+
+    out = [fmt(head), "  ".join("-" * w for w in widths)] + [fmt(row) for row in lines]
+    out.append(f"means over seeds with known values ({m['num_start_true']} start / {m['num_chosen_true']} chosen "
+               f"true {metric}); improved = true {metric} raised, of seeds with both known; "
+               f"predicted {metric} raised in {m['num_improved_pred']}/{m['num_seeds']}")
+    return "\n".join(out)
+
+
 __all__ = ["propagate", "load_bench", "load_ncp_config", "benchmark_records", "coding_for", "default_metric_groups",
-           "default_flops_metric", "MRCoding", "NB201Coding"]
+           "default_flops_metric", "MRCoding", "NB201Coding", "seeded_start", "propagate_seeds", "summarize_runs",
+           "format_summary_table"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Network Coding Propagation: python tools/ncp.py --cfg CFG --predictor DIR/predictor.pth [--predictor ...] --out NDIR [--start CODE] [--seed S]
+"""Network Coding Propagation: python tools/ncp.py --cfg CFG --predictor DIR/predictor.pth [--predictor ...] --out NDIR [--start CODE | --seed S | --seeds S]
 
 Edits an architecture code by back-propagating predictor gradients (METHODS.md
 5.4). Start: --start CODE, else with --seed S a seeded random architecture of
@@ -7,6 +7,11 @@ the benchmark, else the middle code (NAS-Bench-MR only). Several --predictor
 files = multi-task (sum of objectives); all must share the code format of the
 first one's benchmark. Writes NDIR/trajectory.json (one entry per step, step 0 =
 start) and NDIR/result.json (chosen code, start/chosen true metrics, FLOPs change).
+
+With --seeds S, runs from the seeded starts of --seed 0 .. --seed S-1 and writes
+NDIR/seed_<i>/trajectory.json and result.json per seed, NDIR/summary.json
+(per-seed start/chosen codes, predicted and true main metric, FLOPs change in %,
+means over seeds; see nasbench.ncp.summarize_runs) and prints it as a table.
 """
 import os
 import sys
@@ -24,18 +29,21 @@ def main(argv=None):
     p.add_argument("--predictor", action="append", required=True, help="predictor.pth (repeat for multi-task)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--root", default="data/benchmarks", help="benchmark root (for true metrics and --seed)")
-    p.add_argument("--start", default=None, help="start code string (NAS-Bench-MR code or NB201 arch string)")
-    p.add_argument("--seed", type=int, default=None, help="seeded random start architecture from the benchmark")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--start", default=None, help="start code string (NAS-Bench-MR code or NB201 arch string)")
+    start.add_argument("--seed", type=int, default=None, help="seeded random start architecture from the benchmark")
+    start.add_argument("--seeds", type=int, default=None,
+                       help="run from the seeded starts 0..S-1 (as --seed i) into NDIR/seed_<i>/ + NDIR/summary.json")
     p.add_argument("--iterations", type=int, default=None, help="override ncp.iterations")
     p.add_argument("--flops-lambda", type=float, default=None, help="override ncp.flops_lambda (0 = accuracy only)")
     p.add_argument("--max-flops", type=float, default=None, help="override ncp.max_flops (flops_metric units)")
     args = p.parse_args(argv)
 
-    import numpy as np
     import torch
 
     from nasbench.errors import NasbenchError
-    from nasbench.ncp import coding_for, load_bench, load_ncp_config, propagate
+    from nasbench.ncp import (coding_for, format_summary_table, load_bench, load_ncp_config, propagate,
+                              propagate_seeds, seeded_start)
     from nasbench.predictors import load_predictor
     from nasbench.utils import atomic_write_json
 
@@ -68,21 +76,24 @@ def main(argv=None):
     for (label, m, _), path in zip(preds, args.predictor):
         if m.in_dim != first.in_dim:
             raise NasbenchError(f"{path}: input size {m.in_dim} differs from the first predictor's {first.in_dim}")
+    kwargs = dict(iterations=int(nc["iterations"] if args.iterations is None else args.iterations),
+                  lr=float(nc["lr"]), delta=float(nc["delta"]),
+                  flops_lambda=float(nc["flops_lambda"] if args.flops_lambda is None else args.flops_lambda),
+                  flops_metric=nc["flops_metric"] or blob0.get("flops_metric"),
+                  max_flops=nc["max_flops"] if args.max_flops is None else args.max_flops,
+                  benchmarks={lb: benches[lb] for lb in labels if lb in benches})
+    if args.seeds is not None:
+        _, summary = propagate_seeds(preds, coding, bench0, args.seeds, out=args.out, **kwargs)
+        print(format_summary_table(summary))
+        print(f"wrote {os.path.join(args.out, 'summary.json')} and {len(summary['runs'])} seed_<i>/ folders")
+        return
     if args.start is not None:
         start = bench0.space.validate(args.start)
     elif args.seed is not None:
-        keys = list(bench0)
-        start = bench0.space.validate(keys[int(np.random.default_rng(args.seed).integers(len(keys)))])
+        start = seeded_start(bench0, args.seed)
     else:
         start = coding.middle()
-    flops_metric = nc["flops_metric"] or blob0.get("flops_metric")
-    lam = float(nc["flops_lambda"] if args.flops_lambda is None else args.flops_lambda)
-    max_flops = nc["max_flops"] if args.max_flops is None else args.max_flops
-    traj, result = propagate(preds, coding, start, iterations=int(nc["iterations"] if args.iterations is None
-                                                                 else args.iterations),
-                             lr=float(nc["lr"]), delta=float(nc["delta"]), flops_lambda=lam,
-                             flops_metric=flops_metric, max_flops=max_flops,
-                             benchmarks={lb: benches[lb] for lb in labels if lb in benches})
+    traj, result = propagate(preds, coding, start, **kwargs)
     result["seed"], result["start_mode"] = args.seed, ("given" if args.start else "seed" if args.seed is not None
                                                        else "middle")
     os.makedirs(args.out, exist_ok=True)
