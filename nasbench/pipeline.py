@@ -24,7 +24,7 @@ from .data import BatchLoader, load_cifar10, load_imagefolder, split_train_val
 from .engine import dist as D
 from .engine.checkpoint import load_checkpoint
 from .engine.logger import RunLogger
-from .engine.trainer import StandardAlgorithm, Trainer, evaluate_accuracy, resolve_amp
+from .engine.trainer import HookBase, StandardAlgorithm, Trainer, evaluate_accuracy, resolve_amp
 from .errors import ArchError, ConfigError, NasbenchError
 from .searchers import build_searcher
 from .searchers.distributed import DistributedEvaluator
@@ -88,7 +88,7 @@ def benchmark_for(cfg, space):
     from .benchmarks import load_benchmark
     name = cfg.benchmark.name
     if name is None:
-        name = space.name if space.name.startswith("channel_bench_macro/") else None
+        name = space.benchmark
     if name is None:
         return None
     root = cfg.benchmark.root or Path(cfg.data.root) / "benchmarks"
@@ -126,8 +126,32 @@ def load_supernet(cfg, ckpt, device):
     return space, supernet.to(device).eval(), algorithm
 
 
+def evaluator_type(cfg, algorithm) -> str:
+    """``cfg.eval.type`` resolved: ``"accuracy"`` or ``"bn_indicator"`` (``auto`` = the algorithm's own).
+
+    Raises:
+        ConfigError: unknown type, or the BN indicator on a supernet without operator choices.
+    """
+    kind = cfg.eval.type
+    if kind in (None, "auto"):
+        kind = getattr(algorithm, "default_evaluator", "accuracy")
+    if kind not in ("accuracy", "bn_indicator"):
+        raise ConfigError(f"eval.type must be auto, accuracy or bn_indicator, got {kind!r}")
+    if kind == "bn_indicator" and not hasattr(algorithm.space, "identity_value"):
+        raise ConfigError(f"eval.type bn_indicator needs an operator-choice space, not {algorithm.space.name}")
+    return kind
+
+
 def make_evaluator(cfg, supernet, algorithm, datasets, device):
-    """The algorithm's supernet evaluator on fixed recalibration and validation batches."""
+    """The supernet evaluator of ``cfg.eval.type`` (see :func:`evaluator_type`).
+
+    ``accuracy``: BN recalibration + validation accuracy on fixed batches of
+    ``datasets`` (:class:`SupernetEvaluator`); ``bn_indicator``: BN-NAS's
+    data-free score (``datasets`` unused, may be None).
+    """
+    if evaluator_type(cfg, algorithm) == "bn_indicator":
+        from .algorithms.indicator import BNIndicatorEvaluator
+        return BNIndicatorEvaluator(supernet)
     recal = make_batches(_loader(cfg, datasets["train"], True, D.DistInfo(0, 1, 0, device),
                                  batch_size=cfg.eval.recal_batch_size, seed_offset=7919),
                          cfg.eval.recal_batches, device, with_targets=False)
@@ -161,7 +185,15 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
                 space.name, cfg.algorithm.type, sum(p.numel() for p in supernet.parameters()) / 1e6,
                 len(datasets["train"]), len(datasets["val"]), len(loader))
     train_cfg = Config({**cfg.train, "sync_bn": False})  # the supernet syncs its own dynamic BN
-    trainer = Trainer(supernet, algorithm, loader, train_cfg, out, dist=dist, logger=logger,
+    hooks = []
+    interval = cfg.rank_eval.track_interval
+    if interval and hasattr(space, "identity_value"):
+        bench = benchmark_for(cfg, space)
+        if bench is None:
+            raise ConfigError("rank_eval.track_interval needs a tabular benchmark for the space (benchmark.name)")
+        archs = rank_archs(bench, space, int(cfg.rank_eval.num_archs), int(cfg.seed))
+        hooks.append(IndicatorTracker(bench, space, archs, int(interval), out))
+    trainer = Trainer(supernet, algorithm, loader, train_cfg, out, dist=dist, logger=logger, hooks=hooks,
                       extra_state={"config": cfg.to_dict(), "kind": "supernet"})
     trainer.fit(resume=resume, stop_after=stop_after)
     if dist.is_main and algorithm.counter is not None:
@@ -186,14 +218,14 @@ def search(cfg: Config, ckpt, out) -> dict:
     _seed_all(int(cfg.seed))
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
     bench = benchmark_for(cfg, space)
-    datasets = load_datasets(cfg)
+    datasets = load_datasets(cfg) if evaluator_type(cfg, algorithm) == "accuracy" else None
     flops_range = _flops_range(cfg)
     out = _prepare_out(cfg, out, dist)
     logger = RunLogger(out, rank=dist.rank, use_tensorboard=False)
     evaluator = DistributedEvaluator(make_evaluator(cfg, supernet, algorithm, datasets, dist.device))
     s = cfg.search
     sampler = None
-    if s.prior and s.type == "evolution" and algorithm.records:
+    if s.prior and s.type == "evolution" and algorithm.records and hasattr(space, "layer_flops"):
         if flops_range is None:
             raise ConfigError("search.prior needs search.flops_budget (the prior targets a FLOPs budget)")
         choices = [list(space.choices(i)) for i in range(space.num_genes)]
@@ -201,7 +233,9 @@ def search(cfg: Config, ckpt, out) -> dict:
                            steps=s.prior_steps, lr=s.prior_lr, target_ratio=s.prior_target_ratio, seed=cfg.seed)
         sampler = PriorSampler(logits, choices)
         logger.info("prior initial population fitted from %d loss records", len(algorithm.records))
-    kwargs = dict(flops_range=flops_range, seed=int(cfg.seed), progress=dist.is_main)
+    if s.max_seconds is not None and dist.distributed:  # ranks would stop at different batches and hang
+        raise ConfigError("search.max_seconds works with one process only; use a query budget with several")
+    kwargs = dict(flops_range=flops_range, seed=int(cfg.seed), progress=dist.is_main, max_seconds=s.max_seconds)
     if s.type == "evolution":
         kwargs.update(population=s.population, topk=s.topk, mutation_num=s.mutation_num,
                       mutation_prob=s.mutation_prob, crossover_num=s.crossover_num, epochs=s.epochs,
@@ -211,13 +245,15 @@ def search(cfg: Config, ckpt, out) -> dict:
     elif s.type == "random":
         kwargs.update(num_queries=s.num_queries)
     t0 = time.time()
-    result = build_searcher(s.type, **kwargs).search(space, evaluator)
+    result = build_searcher(s.type, **kwargs).run(space, evaluator)
     best = result.best_arch
     flops, params = space.cost(best)
     res = {"arch": space.encode(best), "flops": int(flops), "params": int(params),
            "score": float(result.best_metrics["score"]), "algorithm": cfg.algorithm.type,
+           "evaluator": evaluator_type(cfg, algorithm),
            "searcher": s.type, "flops_budget": flops_range[1] if flops_range else None,
-           "num_queries": len(result.history), "search_seconds": round(time.time() - t0, 1)}
+           "num_queries": len(result.history), "search_seconds": round(time.time() - t0, 1),
+           "stopped": result.stopped}
     if bench is not None:
         res["benchmark"] = bench.summary(best, flops_range[1] if flops_range else None)
     res["history"] = [{"arch": space.encode(h["arch"]), "score": float(h["score"]), "flops": int(h["flops"])}
@@ -291,6 +327,61 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     return res
 
 
+def rank_archs(bench, space, n: int, seed: int) -> list[tuple]:
+    """``n`` distinct benchmark architectures drawn with ``seed`` (the rank_eval sample)."""
+    rng = np.random.default_rng(int(seed))
+    keys = list(bench)
+    return [space.decode(keys[i]) for i in rng.choice(len(keys), size=n, replace=False)]
+
+
+class IndicatorTracker(HookBase):
+    """Logs the BN indicator's Kendall tau against the benchmark during supernet training.
+
+    Every ``interval`` optimizer steps (and before the first and after the
+    last step) scores the fixed :func:`rank_archs` sample with the
+    :class:`~nasbench.algorithms.indicator.BNIndicatorEvaluator` of the
+    current weights (no data, milliseconds) and appends
+    ``{"step", "epoch", "kendall_tau", "spearman"}`` to ``out/indicator_tau.json``
+    and to the log (``indicator/kendall_tau``). Rank 0 only. On resume the
+    file's entries up to the resumed step are kept.
+    """
+
+    def __init__(self, bench, space, archs, interval: int, out):
+        self.bench, self.space, self.archs = bench, space, archs
+        self.interval = int(interval)
+        self.path = Path(out) / "indicator_tau.json"
+        self.true = np.array([bench.query(a)[bench.metric] for a in archs])
+        self.history: list = []
+
+    def _measure(self, trainer):
+        from .algorithms.indicator import BNIndicatorEvaluator
+        from .metrics.ranking import rank_correlations
+        if not trainer.dist.is_main or (self.history and self.history[-1]["step"] == trainer.step):
+            return
+        ev = BNIndicatorEvaluator(trainer.module)
+        corr = rank_correlations(np.array([ev.score(a) for a in self.archs]), self.true)
+        rec = {"step": trainer.step, "epoch": trainer.step / trainer.steps_per_epoch,
+               "kendall_tau": corr["kendall_tau"], "spearman": corr["spearman"]}
+        self.history.append(rec)
+        trainer.logger.log(trainer.step, {"kendall_tau": rec["kendall_tau"]}, prefix="indicator")
+        atomic_write_json({"benchmark": self.bench.name, "num_archs": len(self.archs), "history": self.history},
+                          self.path)
+
+    def before_train(self, trainer):
+        if self.path.is_file() and trainer.step > 0:
+            import json
+            old = json.loads(self.path.read_text()).get("history", [])
+            self.history = [h for h in old if h["step"] <= trainer.step]
+        self._measure(trainer)
+
+    def after_step(self, trainer, metrics):
+        if trainer.step % self.interval == 0:
+            self._measure(trainer)
+
+    def after_train(self, trainer):
+        self._measure(trainer)
+
+
 def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     """Rank correlation of supernet scores with the benchmark on seeded random architectures."""
     from .metrics.ranking import banded_correlations, rank_correlations
@@ -302,11 +393,10 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     n = int(num_archs or cfg.rank_eval.num_archs)
     if not 2 <= n <= len(bench):
         raise ConfigError(f"--num-archs must lie in [2, {len(bench)}], got {n}")
-    datasets = load_datasets(cfg)
+    kind = evaluator_type(cfg, algorithm)
+    datasets = load_datasets(cfg) if kind == "accuracy" else None
     out = _prepare_out(cfg, out, dist)
-    rng = np.random.default_rng(int(cfg.seed))
-    keys = list(bench)
-    archs = [space.decode(keys[i]) for i in rng.choice(len(keys), size=n, replace=False)]
+    archs = rank_archs(bench, space, n, int(cfg.seed))
     evaluator = DistributedEvaluator(make_evaluator(cfg, supernet, algorithm, datasets, dist.device))
     t0 = time.time()
     scores = []
@@ -324,7 +414,7 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     proxy = rank_correlations(flops, true)
     banded = banded_correlations(pred, true, flops, num_bands=cfg.rank_eval.flops_bands)
     proxy_banded = banded_correlations(flops, true, flops, num_bands=cfg.rank_eval.flops_bands)
-    res = {"benchmark": bench.name, "algorithm": cfg.algorithm.type, "num_archs": n,
+    res = {"benchmark": bench.name, "algorithm": cfg.algorithm.type, "evaluator": kind, "num_archs": n,
            "kendall_tau": corr["kendall_tau"], "spearman": corr["spearman"], "pearson": corr["pearson"],
            "flops_proxy_kendall_tau": proxy["kendall_tau"], "flops_proxy_spearman": proxy["spearman"],
            "flops_proxy_pearson": proxy["pearson"],
@@ -336,11 +426,12 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     if dist.is_main:
         from .metrics.plots import plot_rank_scatter
         plot_rank_scatter(pred, true, flops, out / "rank_scatter.png",
-                          title=f"{cfg.algorithm.type} on {bench.name}: Kendall tau {corr['kendall_tau']:.3f} "
+                          title=f"{cfg.algorithm.type} ({kind}) on {bench.name}: Kendall tau {corr['kendall_tau']:.3f} "
                                 f"(banded {banded['kendall_tau']:.3f}, FLOPs proxy {proxy['kendall_tau']:.3f})")
         atomic_write_json(res, out / "rank.json")
     return res
 
 
 __all__ = ["load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
-           "make_evaluator", "benchmark_for", "read_arch", "write_fairness", "ArchError"]
+           "make_evaluator", "evaluator_type", "benchmark_for", "read_arch", "write_fairness", "rank_archs",
+           "IndicatorTracker", "ArchError"]

@@ -1,8 +1,12 @@
 """Supernet-training algorithms, one file per method, registered by ``type``."""
-from .base import ChannelCounter, WidthAlgorithm, build_algorithm
-from . import bcnet, autoslim, uniform  # noqa: F401  (registration)
+from .base import ChannelCounter, SupernetAlgorithm, build_algorithm
+from . import bcnet, autoslim, uniform, spos, bnnas  # noqa: F401  (registration)
 from .bcnet import BCNet
 from .autoslim import AutoSlim
 from .uniform import UniformSinglePath
+from .spos import SPOS
+from .bnnas import BNNAS
+from .indicator import BNIndicatorEvaluator
 
-__all__ = ["ChannelCounter", "WidthAlgorithm", "build_algorithm", "BCNet", "AutoSlim", "UniformSinglePath"]
+__all__ = ["ChannelCounter", "SupernetAlgorithm", "build_algorithm", "BCNet", "AutoSlim", "UniformSinglePath",
+           "SPOS", "BNNAS", "BNIndicatorEvaluator"]

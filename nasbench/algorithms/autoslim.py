@@ -11,11 +11,11 @@ left path only.
 from __future__ import annotations
 
 from ..registry import ALGORITHMS
-from .base import WidthAlgorithm
+from .base import SupernetAlgorithm
 
 
 @ALGORITHMS.register("autoslim")
-class AutoSlim(WidthAlgorithm):
+class AutoSlim(SupernetAlgorithm):
     """Unilateral (left-path) supernet training; see module docstring."""
 
     eval_sides = ("left",)

@@ -1,4 +1,4 @@
-"""Base class of supernet-training algorithms on width spaces, and channel-fairness counting.
+"""Base class of single-path supernet-training algorithms, and channel-fairness counting.
 
 An algorithm owns the sampling rule and the losses of one paper
 (``train_step``) and says how that paper scores a subnet (``make_evaluator``).
@@ -46,20 +46,27 @@ class ChannelCounter:
         self.counts = [np.asarray(c, dtype=np.int64).copy() for c in d["counts"]]
 
 
-class WidthAlgorithm:
-    """Shared machinery of width-search algorithms.
+class SupernetAlgorithm:
+    """Shared machinery of single-path supernet training (width and operator spaces).
 
     Args:
-        space: a :class:`~nasbench.spaces.width.WidthSpace`.
+        space: a :class:`~nasbench.spaces.width.WidthSpace` or an
+            :class:`~nasbench.spaces.op_choice.OpChoiceSpace`.
         seed: seed of the sampling generator (same on all ranks).
         loss_records: size of the heap of lowest-loss ``(arch, loss)`` records
             kept for BCNet's prior initial population (METHODS.md 1.3 step 4).
-        count_channels: keep a :class:`ChannelCounter` of trained channels.
+        count_channels: keep a :class:`ChannelCounter` of trained channels
+            (width spaces only; ignored for spaces without channel windows).
     Subclasses implement :meth:`paths` (the ``(arch, side)`` pairs trained at
-    the next step) and set ``eval_sides`` (paths averaged by the evaluator).
+    the next step) and set ``eval_sides`` (paths averaged by the evaluator)
+    and ``default_evaluator`` (``"accuracy"``: BN recalibration + validation;
+    ``"bn_indicator"``: BN-NAS's data-free score). They may define
+    ``prepare_model(model)``, which the trainer calls once before it builds
+    the optimizer (e.g. to freeze parameters).
     """
 
     eval_sides = ("left",)
+    default_evaluator = "accuracy"
 
     def __init__(self, space, seed=0, loss_records=100, count_channels=True, **unused):
         self.space = space
@@ -67,10 +74,11 @@ class WidthAlgorithm:
         self.loss_records = int(loss_records)
         self.records: list = []  # heap of (-loss, tie, arch): keeps the lowest losses
         self._tie = 0
-        self.counter = ChannelCounter(space) if count_channels else None
+        has_windows = hasattr(space, "windows")
+        self.counter = ChannelCounter(space) if count_channels and has_windows else None
 
     def sample(self) -> tuple:
-        """Uniform width per dimension (identical on every rank)."""
+        """Uniform choice per gene (identical on every rank)."""
         return self.space.sample(self.rng)
 
     def paths(self) -> list[tuple[tuple, str]]:
@@ -86,8 +94,7 @@ class WidthAlgorithm:
         total, per_arch = 0.0, {}
         for i, (arch, side) in enumerate(paths):
             last = i == len(paths) - 1
-            windows = self.space.windows(arch, side)
-            ctx.module.set_windows(windows)
+            ctx.module.set_active(arch, side)
             # DDP all-reduces once, after the last path's backward
             with contextlib.nullcontext() if last else ctx.no_sync():
                 with ctx.autocast():
@@ -97,7 +104,7 @@ class WidthAlgorithm:
             total += value
             per_arch.setdefault(arch, []).append(value)
             if self.counter is not None:
-                self.counter.add(windows)
+                self.counter.add(self.space.windows(arch, side))
         for arch, values in per_arch.items():  # BCNet: mean of left and right losses
             self._record(arch, sum(values) / len(values))
         return {"loss": total / len(paths)}
@@ -131,7 +138,7 @@ class WidthAlgorithm:
             self.counter.load_state_dict(d["counter"])
 
 
-def simulate_fairness(algorithm: WidthAlgorithm, steps: int) -> list[float]:
+def simulate_fairness(algorithm: SupernetAlgorithm, steps: int) -> list[float]:
     """Run ``steps`` steps of ``algorithm``'s sampling rule without training and
     return the per-dimension max/min channel count (1.0 = perfectly fair).
 

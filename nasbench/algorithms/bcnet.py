@@ -18,11 +18,11 @@ is ``B + m - c`` (the paper's intent), not the code's ``B_tot - c - 1``; with
 from __future__ import annotations
 
 from ..registry import ALGORITHMS
-from .base import WidthAlgorithm
+from .base import SupernetAlgorithm
 
 
 @ALGORITHMS.register("bcnet")
-class BCNet(WidthAlgorithm):
+class BCNet(SupernetAlgorithm):
     """BCNet training rule; ``complementary`` enables the complementary next step."""
 
     eval_sides = ("left", "right")

@@ -6,11 +6,11 @@ used as the simplest baseline in the same engine as BCNet and AutoSlim.
 from __future__ import annotations
 
 from ..registry import ALGORITHMS
-from .base import WidthAlgorithm
+from .base import SupernetAlgorithm
 
 
 @ALGORITHMS.register("uniform")
-class UniformSinglePath(WidthAlgorithm):
+class UniformSinglePath(SupernetAlgorithm):
     """One uniform random left path per step; scored on the left path."""
 
     eval_sides = ("left",)

@@ -7,7 +7,10 @@ One :class:`Trainer` drives any *algorithm*: an object with
   or 0-dim tensors; keys containing ``"loss"`` are checked for NaN/inf at log time),
 * ``state_dict()`` / ``load_state_dict(d)`` (e.g. its sampler state), and optionally
 * ``find_unused_parameters = True`` (class attribute) when a step leaves some
-  parameters without gradients (e.g. SPOS choice blocks) under DDP.
+  parameters without gradients (e.g. SPOS choice blocks) under DDP, and
+* ``prepare_model(module)``, called once before the optimizer is built (e.g.
+  BN-NAS sets ``requires_grad=False`` on all but some BN parameters; frozen
+  parameters are left out of the optimizer).
 
 The trainer owns everything else: device placement, DDP, the SGD optimizer and
 per-iteration warmup+cosine LR, mixed precision, grad clipping, EMA, logging and
@@ -53,7 +56,8 @@ __all__ = [
 TRAIN_DEFAULTS = dict(
     epochs=100, max_steps=None, lr=0.1, min_lr=0.0, warmup_epochs=0, warmup_lr=0.0,
     momentum=0.9, nesterov=True, weight_decay=5e-4, no_wd_bn=True, label_smoothing=0.0,
-    clip_grad=None, ema=None, amp="none", sync_bn=False, log_interval=50, ckpt_interval=1000,
+    clip_grad=None, clip_mode="norm", schedule="cosine", ema=None, amp="none", sync_bn=False,
+    log_interval=50, ckpt_interval=1000,
 )
 
 
@@ -244,14 +248,16 @@ class StandardAlgorithm:
 
 
 # --------------------------------------------------------------------------- optimizer / schedule
-def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.SGD:
+def build_optimizer(model: nn.Module, cfg: Any, fused: bool = True) -> torch.optim.SGD:
     """SGD over ``model``'s trainable parameters.
 
     Reads ``lr, momentum, nesterov, weight_decay, no_wd_bn`` from ``cfg`` (the
     ``train`` section or a config holding one). With ``no_wd_bn`` every parameter
     with ``ndim <= 1`` (BatchNorm/LayerNorm weights and biases, all biases) goes
     to a second group with ``weight_decay=0``. Parameters with ``requires_grad=False``
-    are left out.
+    are left out. ``fused=False`` keeps the per-parameter implementation, needed
+    when a step leaves some parameters without a gradient (SPOS: inactive
+    candidates): torch's fused SGD rejects a mix of new and existing momentum buffers.
     """
     c = _train_cfg(cfg)
     wd = float(_get(c, "weight_decay") or 0.0)
@@ -271,7 +277,7 @@ def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.SGD:
     # full-size (mostly zero) gradients, so the optimizer touches every supernet weight
     # each step; the default per-parameter loop made that 40 ms of a 360 ms ResNet step
     # on 2 CPU cores, fused cuts it to about 14 ms (perf/supernet_step_overhead.py).
-    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for _, p in params)
+    fused = fused and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for _, p in params)
     return torch.optim.SGD(groups, lr=float(_get(c, "lr")), momentum=momentum,
                            nesterov=bool(_get(c, "nesterov")) and momentum > 0, fused=fused or None)
 
@@ -290,7 +296,8 @@ def total_steps(cfg: Any, steps_per_epoch: int) -> int:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int):
-    """Per-iteration schedule: linear warmup then cosine (timm ``CosineLRScheduler``).
+    """Per-iteration schedule: linear warmup then cosine (timm ``CosineLRScheduler``),
+    or with ``schedule: linear`` a linear decay to ``min_lr`` (timm ``PolyLRScheduler``, power 1).
 
     LR at update ``t`` (``t`` optimizer steps done; call ``sched.step_update(t)``
     after each step): ``warmup_lr + t * (lr - warmup_lr) / W`` for ``t < W``, then
@@ -299,12 +306,20 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch:
     ``T - 1``), ``T = min(epochs * steps_per_epoch, max_steps)``. The returned
     object has ``state_dict()``/``load_state_dict()``.
     """
-    from timm.scheduler import CosineLRScheduler
+    from timm.scheduler import CosineLRScheduler, PolyLRScheduler
 
     c = _train_cfg(cfg)
     total = total_steps(c, steps_per_epoch)
     warmup = int(round(float(_get(c, "warmup_epochs") or 0) * steps_per_epoch))
     warmup = max(0, min(warmup, total - 1))
+    kind = str(_get(c, "schedule") or "cosine")
+    if kind == "linear":  # BN-NAS / SPOS: lr decays linearly per iteration to min_lr
+        return PolyLRScheduler(
+            optimizer, t_initial=max(1, total - warmup), power=1.0, lr_min=float(_get(c, "min_lr") or 0.0),
+            warmup_t=warmup, warmup_lr_init=float(_get(c, "warmup_lr") or 0.0),
+            warmup_prefix=True, t_in_epochs=False, cycle_limit=1)
+    if kind != "cosine":
+        raise ConfigError(f"train.schedule must be 'cosine' or 'linear', got {kind!r}")
     return CosineLRScheduler(
         optimizer, t_initial=max(1, total - warmup), lr_min=float(_get(c, "min_lr") or 0.0),
         warmup_t=warmup, warmup_lr_init=float(_get(c, "warmup_lr") or 0.0),
@@ -418,10 +433,13 @@ class Trainer:
             else:
                 self.logger.warning("train.sync_bn ignored: SyncBatchNorm needs CUDA")
         self.module = module
+        if hasattr(algorithm, "prepare_model"):  # e.g. BN-NAS freezes all but some BNs
+            algorithm.prepare_model(module)
         self.amp_dtype = resolve_amp(_get(self.cfg, "amp"), self.device)
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda")
-        self.optimizer = optimizer if optimizer is not None else build_optimizer(module, self.cfg)
+        self.optimizer = optimizer if optimizer is not None else build_optimizer(
+            module, self.cfg, fused=not getattr(algorithm, "find_unused_parameters", False))
         self.scheduler = build_scheduler(self.optimizer, self.cfg, self.steps_per_epoch)
         ema = _get(self.cfg, "ema")
         self.ema = None
@@ -446,6 +464,9 @@ class Trainer:
             amp_dtype=self.amp_dtype, scaler=self.scaler, rank=self.dist.rank,
             world_size=self.dist.world_size)
         self.clip_grad = _get(self.cfg, "clip_grad")
+        self.clip_mode = str(_get(self.cfg, "clip_mode") or "norm")
+        if self.clip_mode not in ("norm", "value"):
+            raise ConfigError(f"train.clip_mode must be 'norm' or 'value', got {self.clip_mode!r}")
         self.log_interval = max(1, int(_get(self.cfg, "log_interval") or 1))
         self.ckpt_interval = int(_get(self.cfg, "ckpt_interval") or 0)
         self.step = 0
@@ -550,8 +571,11 @@ class Trainer:
         if self.clip_grad:
             self.scaler.unscale_(self.optimizer)
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            gnorm = torch.nn.utils.clip_grad_norm_(params, float(self.clip_grad))
-            metrics = {**metrics, "grad_norm": gnorm.detach()}
+            if self.clip_mode == "value":  # BN-NAS clips every gradient element to [-v, v]
+                torch.nn.utils.clip_grad_value_(params, float(self.clip_grad))
+            else:
+                gnorm = torch.nn.utils.clip_grad_norm_(params, float(self.clip_grad))
+                metrics = {**metrics, "grad_norm": gnorm.detach()}
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step_update(num_updates=self.step + 1)

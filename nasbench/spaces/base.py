@@ -26,6 +26,8 @@ class SearchSpace:
     """
 
     name = "space"
+    #: name of the tabular benchmark (``load_benchmark``) holding this space's ground truth, or None
+    benchmark: str | None = None
 
     # -- genes --------------------------------------------------------------
     @property

@@ -122,7 +122,7 @@ class ChannelBenchMacroSpace(WidthSpace):
         if bins != 4:
             raise ArchError("channel_bench_macro: the benchmark has 4 width choices per layer; set bins: 4")
         self.variant = variant
-        self.name = f"channel_bench_macro/{variant}"
+        self.name = self.benchmark = f"channel_bench_macro/{variant}"
         self.ref_channels, self._net_cls = _VARIANTS[variant]
         super().__init__(bins=bins, min_bins=min_bins, num_classes=num_classes)
 

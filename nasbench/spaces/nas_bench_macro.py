@@ -44,7 +44,7 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from ..registry import SPACES
-from .base import SearchSpace
+from .op_choice import OpChoiceSpace
 
 #: Operator names, indexed by gene value (upstream ``candidate_OP``).
 OP_NAMES = ("id", "ir_3x3_t3", "ir_5x5_t6")
@@ -128,18 +128,25 @@ def layer_shapes() -> list[tuple[int, int, int, int]]:
 
 
 class NASBenchMacroNetwork(nn.Module):
-    """Standalone NAS-Bench-Macro network of one architecture (upstream ``Network``).
+    """Standalone NAS-Bench-Macro network (upstream ``Network``), or the supernet's skeleton.
 
     ``[N, 3, 32, 32]`` -> logits ``[N, num_classes]``. Module names follow
     upstream (``stem``, ``features.<layer>``, ``out``, ``classifier``).
+
+    Args:
+        arch: 8 gene values; ignored when ``layers`` is given.
+        num_classes: classifier outputs.
+        layers: the 8 searchable layer modules (e.g. the supernet's choice blocks).
     """
 
-    def __init__(self, arch, num_classes: int = 10):
+    def __init__(self, arch=None, num_classes: int = 10, layers=None):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, INIT_CHANNELS, 3, padding=1, bias=False),
                                   nn.BatchNorm2d(INIT_CHANNELS), nn.ReLU(inplace=True))
         shapes = layer_shapes()
-        self.features = nn.Sequential(*[make_op(op, inp, oup, s) for op, (inp, oup, s, _) in zip(arch, shapes)])
+        if layers is None:
+            layers = [make_op(op, inp, oup, s) for op, (inp, oup, s, _) in zip(arch, shapes)]
+        self.features = nn.Sequential(*layers)
         ch = shapes[-1][1]
         self.out = nn.Sequential(nn.Conv2d(ch, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
                                  nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
@@ -165,7 +172,7 @@ def _op_cost(op: int, inp: int, oup: int, stride: int, size: int) -> tuple[int, 
 
 
 @SPACES.register("nas_bench_macro")
-class NASBenchMacroSpace(SearchSpace):
+class NASBenchMacroSpace(OpChoiceSpace):
     """NAS-Bench-Macro: 8 genes, each in ``(0, 1, 2)`` = (identity, MB3_K3, MB6_K5).
 
     Architectures are tuples of 8 ints; keys are the benchmark's 8-digit
@@ -184,6 +191,8 @@ class NASBenchMacroSpace(SearchSpace):
     """
 
     name = "nas_bench_macro"
+    benchmark = "nas_bench_macro"
+    identity_value = 0
     input_size = INPUT_SIZE
     num_ops = len(OP_NAMES)
 
@@ -257,11 +266,18 @@ class NASBenchMacroSpace(SearchSpace):
         return self.canonical(arch) == arch
 
     # -- networks and cost ----------------------------------------------------
-    def build(self, arch, num_classes: int | None = None) -> nn.Module:
-        """Standalone network of ``arch`` as given (not canonicalised; the same
-        function as ``build(canonical(arch))``, only the layer indices of the
-        no-op identities differ). ``[N, 3, 32, 32]`` -> ``[N, num_classes]``."""
-        return NASBenchMacroNetwork(self.validate(arch), self.num_classes if num_classes is None else num_classes)
+    # build(arch) (OpChoiceSpace) gives the network of ``arch`` as given, not
+    # canonicalised: the same function as build(canonical(arch)), only the
+    # layer indices of the no-op identities differ.
+    def layer_shapes(self) -> list[tuple[int, int, int, int]]:
+        return list(self.layers)
+
+    def make_op(self, layer: int, value: int) -> nn.Module:
+        inp, oup, stride, _ = self.layers[layer]
+        return make_op(value, inp, oup, stride)
+
+    def make_network(self, layers, num_classes: int) -> nn.Module:
+        return NASBenchMacroNetwork(num_classes=num_classes, layers=layers)
 
     def flops(self, arch) -> int:
         """MACs of conv and linear layers for one 32x32 image (the benchmark's ``flops``)."""
