@@ -1,7 +1,8 @@
 """Search spaces: one file per space, registered in :data:`nasbench.registry.SPACES`."""
 from .base import SearchSpace
 from .width import WidthSpace
-from . import channel_bench_macro, mobilenetv2_width, nas_bench_macro, nas_bench_201, nas_bench_mr, nats_sss  # noqa: F401
+from . import bnnas_imagenet, channel_bench_macro, mobilenetv2_width, nas_bench_macro, nas_bench_201, nas_bench_mr, nats_sss  # noqa: F401
+from .bnnas_imagenet import BNNASImageNetSpace
 from .channel_bench_macro import ChannelBenchMacroSpace
 from .nas_bench_macro import NASBenchMacroSpace
 
@@ -17,4 +18,4 @@ def build_space(cfg_space, num_classes=None):
     return SPACES.build(cfg_space["type"], bins=cfg_space["bins"], min_bins=cfg_space["min_bins"], **kwargs)
 
 
-__all__ = ["SearchSpace", "WidthSpace", "ChannelBenchMacroSpace", "NASBenchMacroSpace", "build_space"]
+__all__ = ["SearchSpace", "WidthSpace", "BNNASImageNetSpace", "ChannelBenchMacroSpace", "NASBenchMacroSpace", "build_space"]
