@@ -265,3 +265,32 @@ def test_choice_supernet_checks_block_count(space):
     net = space.make_network([nn.Identity()] * 8, 10)
     with pytest.raises(ValueError, match="choice blocks"):
         ChoiceSupernet(net, space)
+
+
+def test_every_config_loads_and_builds_its_space_and_algorithm():
+    from nasbench.config import load_config
+    from nasbench.spaces import build_space
+    cfgs = sorted(p for p in (REPO / "configs").rglob("*.yaml") if "_base_" not in p.parts and p.parent.name != "ncp")
+    assert len(cfgs) >= 13
+    for p in cfgs:
+        cfg = load_config(p)
+        space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+        build_algorithm(cfg.algorithm, space)
+
+
+def test_imagenet_bnnas_config_trains_and_searches_on_a_tiny_imagefolder(tmp_path):
+    """The paper config end to end at 64x64 on 3 random classes: BN-only step (bf16), indicator search."""
+    from test_mbv2_imagenet import _tiny_imagefolder
+    cfg = REPO / "configs/bnnas/imagenet.yaml"
+    _tiny_imagefolder(tmp_path / "imnet")
+    opts = [f"data.root={tmp_path / 'imnet'}", "data.num_classes=3", "data.val_size=3", "data.batch_size=6",
+            "data.image_size=64", "train.max_steps=1", "device=cpu", "search.epochs=2", "search.population=8",
+            "search.topk=2", "search.mutation_num=3", "search.crossover_num=3"]
+    run_tool("train_supernet.py", "--cfg", cfg, "--out", tmp_path / "run", "--opts", *opts)
+    run_tool("search.py", "--cfg", cfg, "--ckpt", tmp_path / "run/checkpoints/last.pth", "--out", tmp_path / "s",
+             "--opts", *opts)
+    res = json.loads((tmp_path / "s/result.json").read_text())
+    from nasbench.spaces.bnnas_imagenet import BNNASImageNetSpace
+    arch = BNNASImageNetSpace(num_classes=3).decode(res["arch"])
+    assert [arch[i] for i in (1, 5, 6, 9)] == [-1] * 4 and res["flops"] <= 473273000
+    assert res["evaluator"] == "bn_indicator" and "benchmark" not in res
