@@ -342,7 +342,8 @@ class IndicatorTracker(HookBase):
     :class:`~nasbench.algorithms.indicator.BNIndicatorEvaluator` of the
     current weights (no data, milliseconds) and appends
     ``{"step", "epoch", "kendall_tau", "spearman"}`` to ``out/indicator_tau.json``
-    and to the log (``indicator/kendall_tau``). Rank 0 only. On resume the
+    and to the log (``indicator/kendall_tau``); at the end it plots the curve
+    beside the FLOPs proxy (``out/indicator_tau.png``). Rank 0 only. On resume the
     file's entries up to the resumed step are kept.
     """
 
@@ -380,6 +381,15 @@ class IndicatorTracker(HookBase):
 
     def after_train(self, trainer):
         self._measure(trainer)
+        if trainer.dist.is_main and self.history:
+            from .metrics.plots import plot_tau_curves
+            from .metrics.ranking import rank_correlations
+            flops = np.array([self.space.flops(a) for a in self.archs], dtype=float)
+            proxy = rank_correlations(flops, self.true)["kendall_tau"]
+            plot_tau_curves({"BN indicator": ([h["epoch"] for h in self.history],
+                                              [h["kendall_tau"] for h in self.history])},
+                            self.path.with_suffix(".png"), reference={f"FLOPs proxy {proxy:.3f}": proxy},
+                            title=f"BN indicator on {len(self.archs)} {self.bench.name} archs during training")
 
 
 def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:

@@ -204,6 +204,7 @@ def test_bnnas_tools_end_to_end(bnnas_run, data_root, tmp_path, bench_root):
     opts = tiny_opts(data_root) + [f"benchmark.root={bench_root}"]
     hist = json.loads((bnnas_run / "indicator_tau.json").read_text())["history"]
     assert [h["step"] for h in hist] == [0, 2, 4] and all(-1 <= h["kendall_tau"] <= 1 for h in hist)
+    assert (bnnas_run / "indicator_tau.png").is_file()
     ckpt = bnnas_run / "checkpoints/last.pth"
     sdir = tmp_path / "search"
     run_tool("search.py", "--cfg", BNNAS_CFG, "--ckpt", ckpt, "--out", sdir, "--opts", *opts)
