@@ -1,6 +1,7 @@
 """The NAS workflow as importable functions; ``tools/*.py`` are thin wrappers.
 
-    train_supernet(cfg, out)            -> out/{config.yaml, log.jsonl, checkpoints/last.pth, fairness.json}
+    train_supernet(cfg, out)            -> out/{config.yaml, log.jsonl, checkpoints/last.pth,
+                                                fairness.json (width), indicator_tau.{json,png} (if tracked)}
     search(cfg, ckpt, out)              -> out/result.json (arch, flops, params, score, benchmark truth)
     retrain(cfg, arch, out)             -> out/result.json (arch, top1 on the test set, params, flops)
     rank_eval(cfg, ckpt, num_archs, out)-> out/rank.json + out/rank_scatter.png

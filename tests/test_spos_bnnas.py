@@ -295,3 +295,12 @@ def test_imagenet_bnnas_config_trains_and_searches_on_a_tiny_imagefolder(tmp_pat
     arch = BNNASImageNetSpace(num_classes=3).decode(res["arch"])
     assert [arch[i] for i in (1, 5, 6, 9)] == [-1] * 4 and res["flops"] <= 473273000
     assert res["evaluator"] == "bn_indicator" and "benchmark" not in res
+
+
+def test_plot_tau_compares_runs(bnnas_run, tmp_path):
+    out = tmp_path / "tau.png"
+    p = run_tool("plot_tau.py", "--runs", bnnas_run, bnnas_run, "--labels", "a", "b",
+                 "--reference", "FLOPs proxy=0.5", "--out", out)
+    assert out.is_file() and p.stdout.count("stays within") == 2
+    p = run_tool("plot_tau.py", "--runs", tmp_path, "--out", out, check=False)
+    _assert_clean_error(p, "indicator_tau.json")

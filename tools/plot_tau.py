@@ -4,8 +4,8 @@
     python tools/plot_tau.py --runs runs/bnnas runs/spos --labels "BN-only" "SPOS (all weights)" --out figs/tau.png
 
 Each run folder must hold ``indicator_tau.json`` (written when
-``rank_eval.track_interval`` is set). Also prints, per run, the first step at
-which tau reached within ``--within`` of that run's final tau.
+``rank_eval.track_interval`` is set). Also prints, per run, the step from
+which tau stays within ``--within`` of that run's final tau.
 """
 import os
 import sys
@@ -22,6 +22,8 @@ def main(argv=None):
     p.add_argument("--runs", nargs="+", required=True, help="run folders with indicator_tau.json")
     p.add_argument("--labels", nargs="*", default=None, help="one label per run (default: folder names)")
     p.add_argument("--within", type=float, default=0.02, help="tolerance for 'reached the final tau'")
+    p.add_argument("--reference", nargs="*", default=[], metavar="LABEL=TAU",
+                   help="horizontal reference lines, e.g. 'FLOPs proxy=0.524'")
     p.add_argument("--out", required=True, help="PNG path")
     args = p.parse_args(argv)
 
@@ -42,12 +44,22 @@ def main(argv=None):
         hist = json.loads(f.read_text())["history"]
         x, y = [h["epoch"] for h in hist], [h["kendall_tau"] for h in hist]
         curves[label] = (x, y)
-        first = next(h for h in hist if abs(h["kendall_tau"] - y[-1]) <= args.within)
-        print(f"{label}: tau {y[0]:.3f} at step 0 -> {y[-1]:.3f} at step {hist[-1]['step']}; "
-              f"within {args.within} of final from step {first['step']} (epoch {first['epoch']:.2f})")
-    plot_tau_curves(curves, args.out, title="BN indicator Kendall tau during supernet training")
+        settled = len(hist) - 1  # first index from which every later tau stays within the tolerance
+        while settled > 0 and abs(hist[settled - 1]["kendall_tau"] - y[-1]) <= args.within:
+            settled -= 1
+        first = hist[settled]
+        print(f"{label}: tau {y[0]:.3f} at step {hist[0]['step']} -> {y[-1]:.3f} at step {hist[-1]['step']}; "
+              f"stays within {args.within} of the final tau from step {first['step']} (epoch {first['epoch']:.2f})")
+    refs = {}
+    for item in args.reference:
+        label, _, tau = item.rpartition("=")
+        try:
+            refs[label] = float(tau)
+        except ValueError:
+            raise NasbenchError(f"--reference {item!r} is not LABEL=TAU") from None
+    plot_tau_curves(curves, args.out, title="BN indicator Kendall tau during supernet training", reference=refs)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

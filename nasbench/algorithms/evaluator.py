@@ -1,7 +1,7 @@
 """Supernet evaluator: BN recalibration, then accuracy on the search-validation split.
 
 For each architecture and each scored path (BCNet: left and right, METHODS.md
-1.4; unilateral baselines: left only) the evaluator activates the path, resets
+1.4; unilateral baselines and SPOS: one path) the evaluator activates the path, resets
 the BN running statistics, forwards ``recal_batches`` training batches in train
 mode with cumulative averaging (``momentum=None``), and measures top-1 accuracy
 and cross-entropy on the validation batches. ``score`` is the mean top-1 over
@@ -62,10 +62,13 @@ def accuracy(model: nn.Module, batches, autocast=contextlib.nullcontext) -> tupl
 
 
 class SupernetEvaluator(Evaluator):
-    """Scores width architectures with a trained :class:`~nasbench.spaces.width.WidthSupernet`.
+    """Scores architectures by BN recalibration + validation accuracy of a trained supernet.
 
     Args:
-        supernet: the supernet (on ``device``).
+        supernet: the supernet (on ``device``), a
+            :class:`~nasbench.supernets.width.WidthSupernet` or a
+            :class:`~nasbench.supernets.choice.ChoiceSupernet` (anything with
+            ``space`` and ``set_active(arch, side)``).
         recal_batches: list of image tensors ``[b, 3, H, W]`` for BN recalibration.
         val_batches: list of ``(images, targets)`` from the search-validation split.
         sides: paths to average, e.g. ``("left", "right")`` for BCNet.
