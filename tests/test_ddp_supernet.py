@@ -93,3 +93,38 @@ def test_two_process_gloo_matches_single(data_root, tmp_path):
     # gradients flowed (momentum buffers are non-zero), so this compares trained weights
     bufs = [st["momentum_buffer"] for st in b["optimizer"]["state"].values()]
     assert bufs and max(float(m.abs().max()) for m in bufs) > 0
+
+
+def test_spos_and_bnnas_under_two_process_ddp(data_root, tmp_path, bench_root):
+    """Operator-choice supernets under torchrun/gloo: every rank trains the same path (identical sampler
+    states), DDP tolerates the unused candidates, and BN-NAS leaves every frozen weight at its init."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    base = [f"data.root={data_root}", "data.train_size=128", "data.val_size=64", "data.batch_size=32",
+            "train.max_steps=3", "train.ckpt_interval=100", "train.log_interval=1", "seed=5",
+            f"benchmark.root={bench_root}", "rank_eval.track_interval=null"]
+    states = {}
+    for method in ("spos", "bnnas"):
+        cfg = REPO / f"configs/{method}/nas_bench_macro_cpu.yaml"
+        p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                            f"--master_port={_free_port()}", "tools/train_supernet.py", "--cfg", str(cfg),
+                            "--out", str(tmp_path / method), "--opts", *base], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+        st = load_checkpoint(tmp_path / method / "checkpoints/last.pth")
+        assert st["world_size"] == 2 and st["step"] == 3
+        r0, r1 = st["algorithm_ranks"]
+        assert r0["rng"] == r1["rng"]
+        states[method] = st["model"]
+    from nasbench.spaces import NASBenchMacroSpace
+    torch.manual_seed(5)  # train_supernet seeds torch with cfg.seed before building the supernet
+    init = NASBenchMacroSpace().build_supernet().state_dict()
+    sn = NASBenchMacroSpace().build_supernet()
+    trained_bn = set()
+    for _, _, op in sn.candidate_ops():
+        bn = op.last_bn
+        if bn is not None:
+            trained_bn |= {n for n, p in sn.named_parameters() if p is bn.weight or p is bn.bias}
+    frozen = [k for k, v in init.items() if v.is_floating_point() and "running" not in k and k not in trained_bn]
+    assert all(torch.equal(states["bnnas"][k], init[k]) for k in frozen)
+    assert any(not torch.equal(states["bnnas"][k], init[k]) for k in trained_bn)
+    assert any(not torch.equal(states["spos"][k], init[k]) for k in frozen if k.endswith("conv.0.weight"))
