@@ -55,11 +55,13 @@ class SearchSpace:
             raise ArchError(
                 f"{self.name}: architecture {arch!r} has {len(arch)} genes, expected {self.num_genes}")
         for i, a in enumerate(arch):
-            allowed = self.choices(i)
-            if a not in allowed:
-                raise ArchError(
-                    f"{self.name}: gene {i} of {arch!r} is {a}, allowed values are {list(allowed)}")
+            if a not in self.choices(i):
+                raise ArchError(self.gene_error(arch, i))
         return arch
+
+    def gene_error(self, arch: tuple, i: int) -> str:
+        """Message for the illegal gene ``i`` of ``arch`` (spaces may explain their rules)."""
+        return f"{self.name}: gene {i} of {arch!r} is {arch[i]}, allowed values are {list(self.choices(i))}"
 
     def encode(self, arch) -> str:
         """Architecture -> string key (default: genes joined by ``-``)."""

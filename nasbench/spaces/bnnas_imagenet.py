@@ -67,6 +67,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ArchError
+from ..ops.mbconv import MBConv
 from ..registry import SPACES
 from .op_choice import OpChoiceSpace
 
@@ -101,34 +102,6 @@ class Identity(nn.Module):
         return x
 
 
-class MBConv(nn.Module):
-    """Inverted residual ``MB{t}_k{k}``: [pw 1x1 + BN + ReLU6] -> dw kxk + BN + ReLU6 -> pw-linear 1x1 + BN.
-
-    ``[N, inp, H, W]`` -> ``[N, oup, H/s, W/s]``; hidden width ``inp * t``;
-    the expand conv is omitted when ``t == 1`` (upstream); shortcut when
-    ``inp == oup`` and ``stride == 1``; no conv has a bias.
-    """
-
-    def __init__(self, inp: int, oup: int, stride: int, t: int, k: int):
-        super().__init__()
-        hidden = inp * t
-        expand = [nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
-        self.conv = nn.Sequential(
-            *(expand if t != 1 else []),
-            nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-            nn.ReLU6(inplace=True),
-            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup))
-        self.use_shortcut = inp == oup and stride == 1
-
-    @property
-    def last_bn(self):
-        """The BN after the pw-linear conv (the one BN-NAS trains and scores)."""
-        return self.conv[-1]
-
-    def forward(self, x):
-        return x + self.conv(x) if self.use_shortcut else self.conv(x)
-
-
 def make_op(op: int, inp: int, oup: int, stride: int) -> nn.Module:
     """Module of operator ``op`` (-1 or 0..5) for a layer ``inp -> oup`` with ``stride``.
 
@@ -143,7 +116,7 @@ def make_op(op: int, inp: int, oup: int, stride: int) -> nn.Module:
     if not 0 <= op < len(OP_SPECS):
         raise ArchError(f"bnnas_imagenet: unknown operator {op!r}, allowed values are -1..{len(OP_SPECS) - 1}")
     t, k = OP_SPECS[op]
-    return MBConv(inp, oup, stride, t, k)
+    return MBConv(inp, oup, stride, t, k, act=nn.ReLU6)
 
 
 def layer_shapes(input_size: int = INPUT_SIZE) -> list[tuple[int, int, int, int]]:
@@ -175,7 +148,7 @@ class BNNASImageNetNetwork(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, STEM_CHANNELS, 3, 2, 1, bias=False), nn.BatchNorm2d(STEM_CHANNELS),
                                   nn.ReLU6(inplace=True))
-        first = MBConv(STEM_CHANNELS, FIRST_BLOCK_CHANNELS, 1, 1, 3)
+        first = MBConv(STEM_CHANNELS, FIRST_BLOCK_CHANNELS, 1, 1, 3, act=nn.ReLU6)
         self.features = nn.Sequential(first, *layers)
         ch = STAGES[-1][0]
         self.out = nn.Sequential(nn.Conv2d(ch, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
@@ -236,32 +209,16 @@ class BNNASImageNetSpace(OpChoiceSpace):
     def choices(self, i: int):
         return (IDENTITY,) if i in IDENTITY_POSITIONS else self._ops
 
-    def validate(self, arch) -> tuple:
-        """Return ``arch`` as a tuple of 21 ints, or raise :class:`ArchError`.
-
-        Accepts a sequence of ints or a key string. The message names the
-        offending position (0-based), its value and the allowed values.
-        """
-        if isinstance(arch, str):
-            return self.decode(arch)
-        try:
-            arch = tuple(int(a) for a in arch)
-        except (TypeError, ValueError):
-            raise ArchError(f"{self.name}: architecture {arch!r} is not a sequence of ints") from None
-        if len(arch) != self.num_genes:
-            raise ArchError(f"{self.name}: architecture {arch!r} has {len(arch)} genes, expected {self.num_genes}")
-        for i, a in enumerate(arch):
-            if a in self.choices(i):
-                continue
-            if i in IDENTITY_POSITIONS:
-                raise ArchError(f"{self.name}: position {i} of {arch!r} is {a}, but positions "
-                                f"{list(IDENTITY_POSITIONS)} are always the identity (-1)")
-            if a == IDENTITY:
-                raise ArchError(f"{self.name}: position {i} of {arch!r} is the identity (-1), which is only "
-                                f"allowed at positions {list(IDENTITY_POSITIONS)}; allowed values here are 0..5")
-            raise ArchError(f"{self.name}: position {i} of {arch!r} is {a}, allowed values are 0..5 "
-                            f"({', '.join(OP_NAMES)})")
-        return arch
+    def gene_error(self, arch: tuple, i: int) -> str:
+        """Names the position (0-based), its value and the identity rule of the space."""
+        a = arch[i]
+        if i in IDENTITY_POSITIONS:
+            return (f"{self.name}: position {i} of {arch!r} is {a}, but positions "
+                    f"{list(IDENTITY_POSITIONS)} are always the identity (-1)")
+        if a == IDENTITY:
+            return (f"{self.name}: position {i} of {arch!r} is the identity (-1), which is only "
+                    f"allowed at positions {list(IDENTITY_POSITIONS)}; allowed values here are 0..5")
+        return f"{self.name}: position {i} of {arch!r} is {a}, allowed values are 0..5 ({', '.join(OP_NAMES)})"
 
     # -- keys -----------------------------------------------------------------
     def encode(self, arch) -> str:

@@ -43,6 +43,7 @@ import numpy as np
 import torch.nn as nn
 
 from ..errors import ArchError
+from ..ops.mbconv import MBConv
 from ..registry import SPACES
 from .op_choice import OpChoiceSpace
 
@@ -80,38 +81,12 @@ class Identity(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
 
-class InvertedResidual(nn.Module):
-    """MobileNetV2 block ``MB{t}_K{k}``: pw 1x1 -> dw kxk (stride ``s``) -> pw-linear 1x1, each + BN.
-
-    ``[N, inp, H, W]`` -> ``[N, oup, H/s, W/s]``; hidden width ``round(inp * t)``;
-    shortcut when ``inp == oup`` and ``stride == 1``.
-    """
-
-    def __init__(self, inp: int, oup: int, stride: int, t: int, k: int):
-        super().__init__()
-        hidden = round(inp * t)
-        self.conv = nn.Sequential(
-            nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup))
-        self.use_shortcut = inp == oup and stride == 1
-
-    @property
-    def last_bn(self):
-        """The BN after the pw-linear conv (the one BN-NAS scores)."""
-        return self.conv[-1]
-
-    def forward(self, x):
-        return x + self.conv(x) if self.use_shortcut else self.conv(x)
-
-
 def make_op(op: int, inp: int, oup: int, stride: int) -> nn.Module:
     """The module of operator ``op`` (0, 1 or 2) for a layer ``inp -> oup`` with ``stride``."""
     if OP_SPECS[op] is None:
         return Identity(inp, oup, stride)
     t, k = OP_SPECS[op]
-    return InvertedResidual(inp, oup, stride, t, k)
+    return MBConv(inp, oup, stride, t, k, act=nn.ReLU)
 
 
 def layer_shapes() -> list[tuple[int, int, int, int]]:
