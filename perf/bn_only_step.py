@@ -24,7 +24,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -32,39 +31,18 @@ if REPO_ROOT not in sys.path:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from nasbench.algorithms import BNNAS  # noqa: E402
 from nasbench.config import Config  # noqa: E402
 from nasbench.engine.trainer import build_optimizer  # noqa: E402
 from nasbench.spaces import NASBenchMacroSpace  # noqa: E402
-from perf._common import OPT_KW, env_info, write_json  # noqa: E402
-
-
-def step(model, opt, arch, x, y):
-    t0 = time.perf_counter()
-    opt.zero_grad(set_to_none=True)
-    model.set_active(arch)
-    loss = F.cross_entropy(model(x), y)
-    t1 = time.perf_counter()
-    loss.backward()
-    t2 = time.perf_counter()
-    opt.step()
-    t3 = time.perf_counter()
-    if not torch.isfinite(loss):
-        raise FloatingPointError("non-finite loss")
-    return {"total": t3 - t0, "fwd": t1 - t0, "bwd": t2 - t1, "opt": t3 - t2}
+from perf._common import OPT_KW, add_timing_args, env_info, random_batch, timed_step, write_json  # noqa: E402
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--warmup", type=int, default=2, help="unmeasured steps of each model")
-    ap.add_argument("--repeats", type=int, default=20, help="measured steps of each model")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join(REPO_ROOT, "perf", "results", "bn_only_step.json"))
+    add_timing_args(ap, "bn_only_step.json", batch=128, repeats=20)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -77,16 +55,15 @@ def main(argv=None):
             BNNAS(space).prepare_model(m)
         models[name] = m
         opts[name] = build_optimizer(m, Config({**OPT_KW, "no_wd_bn": False}), fused=False)
-    g = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.batch, 3, 32, 32, generator=g)
-    y = torch.randint(0, 10, (args.batch,), generator=g)
+    x, y = random_batch(args.batch, args.seed)
     rng = np.random.default_rng(args.seed)
     times = {n: [] for n in models}
     for i in range(args.warmup + args.repeats):
         arch = space.sample(rng)
         order = ("full", "bn_only") if i % 2 == 0 else ("bn_only", "full")
         for n in order:
-            t = step(models[n], opts[n], arch, x, y)
+            m = models[n]
+            t = dict(zip(("total", "fwd", "bwd", "opt"), timed_step(m, opts[n], x, y, lambda: m.set_active(arch))))
             if i >= args.warmup:
                 times[n].append(t)
     med = {n: {k: statistics.median(t[k] for t in ts) for k in ("total", "fwd", "bwd", "opt")}

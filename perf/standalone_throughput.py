@@ -47,10 +47,10 @@ if REPO_ROOT not in sys.path:
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from nasbench.spaces.channel_bench_macro import ChannelBenchMacroSpace  # noqa: E402
-from perf._common import OPT_KW, env_info, make_optimizer, write_json  # noqa: E402
+from perf._common import (OPT_KW, add_timing_args, env_info, make_optimizer, random_batch,  # noqa: E402
+                          timed_step, write_json)
 
 MAX_CHANNELS = {"mobilenet": [128, 768, 768, 768, 256, 1536, 1024],
                 "resnet": [256, 256, 256, 512, 512, 512, 512]}
@@ -139,35 +139,16 @@ def check_same_function(ours, ref, batch=4):
 
 
 # --------------------------------------------------------------------------- timing
-def timed_step(model, opt, x, y):
-    t0 = time.perf_counter()
-    opt.zero_grad(set_to_none=True)
-    loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-    dt = time.perf_counter() - t0
-    if not torch.isfinite(loss):
-        raise FloatingPointError("loss became non-finite; timings would not be representative")
-    return dt
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--variants", default="mobilenet,resnet", help="comma-separated CBM variants")
     ap.add_argument("--archs", default="4432214", help="comma-separated 7-digit keys")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=2, help="unmeasured steps of each network")
-    ap.add_argument("--repeats", type=int, default=8, help="measured steps of each network")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join(REPO_ROOT, "perf", "results", "standalone_throughput.json"))
+    add_timing_args(ap, "standalone_throughput.json")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    g = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.batch, 3, 32, 32, generator=g)
-    y = torch.randint(0, 10, (args.batch,), generator=g)
+    x, y = random_batch(args.batch, args.seed)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"torch {torch.__version__}, threads {args.threads}, batch {args.batch}, "
           f"warmup {args.warmup}, repeats {args.repeats} (interleaved), load avg {load}")
@@ -200,7 +181,7 @@ def main(argv=None):
             samples = {k: [] for k in nets}
             for i in range(args.repeats):
                 for k in (("ours", "ref") if i % 2 == 0 else ("ref", "ours")):
-                    samples[k].append(timed_step(*nets[k], x, y))
+                    samples[k].append(timed_step(*nets[k], x, y)[0])
             stats = {}
             for k, s in samples.items():
                 med = statistics.median(s)

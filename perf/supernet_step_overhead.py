@@ -51,29 +51,12 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from nasbench.spaces.channel_bench_macro import ChannelBenchMacroSpace  # noqa: E402
-from perf._common import OPT_KW, env_info, make_optimizer, write_json  # noqa: E402
+from perf._common import (OPT_KW, add_timing_args, env_info, make_optimizer, random_batch,  # noqa: E402
+                          timed_step, write_json)
 
 TARGET_RATIO = 1.15
-
-
-def timed_step(model, opt, x, y, activate=None):
-    """One training step; returns (total, forward+loss, backward, zero_grad+opt) seconds."""
-    t0 = time.perf_counter()
-    opt.zero_grad(set_to_none=True)
-    if activate is not None:
-        activate()
-    loss = F.cross_entropy(model(x), y)
-    t1 = time.perf_counter()
-    loss.backward()
-    t2 = time.perf_counter()
-    opt.step()
-    t3 = time.perf_counter()
-    if not torch.isfinite(loss):
-        raise FloatingPointError("loss became non-finite; timings would not be representative")
-    return t3 - t0, t1 - t0, t2 - t1, t3 - t2
 
 
 def med_ms(xs):
@@ -128,21 +111,14 @@ def main(argv=None):
                     help="comma-separated keys also measured on the right side ('' = none)")
     ap.add_argument("--min-bins", type=int, default=0,
                     help="supernet enlargement m (0 = BCNet V1, 1 = BCNetV2: 5/4 width)")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=2, help="unmeasured steps of each model")
-    ap.add_argument("--repeats", type=int, default=8, help="measured steps of each model")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     ap.add_argument("--threshold", type=float, default=TARGET_RATIO, help="target ratio")
     ap.add_argument("--profile", action="store_true",
                     help="torch.profiler on every configuration above --threshold")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join(REPO_ROOT, "perf", "results", "supernet_step_overhead.json"))
+    add_timing_args(ap, "supernet_step_overhead.json")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    g = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.batch, 3, 32, 32, generator=g)
-    y = torch.randint(0, 10, (args.batch,), generator=g)
+    x, y = random_batch(args.batch, args.seed)
     variants = [v for v in args.variants.split(",") if v]
     keys = [a for a in args.archs.split(",") if a]
     right = {a for a in args.right_archs.split(",") if a}
