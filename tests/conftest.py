@@ -37,3 +37,12 @@ def data_root(mirror, tmp_path_factory):
     load_cifar10(root, "train")
     load_cifar10(root, "test")
     return root
+
+
+@pytest.fixture(scope="session")
+def bench_of(bench_root):
+    """``bench_of(name)``: ``load_benchmark(name, bench_root)``, each benchmark loaded once per session."""
+    from functools import lru_cache
+
+    from nasbench.benchmarks import load_benchmark
+    return lru_cache(maxsize=None)(lambda name: load_benchmark(name, bench_root))

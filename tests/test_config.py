@@ -1,6 +1,5 @@
 """Tests of nasbench.config: inheritance, strict keys, opts, dump/load."""
 import copy
-import os
 import pickle
 
 import pytest

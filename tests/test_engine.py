@@ -327,7 +327,7 @@ def test_log_jsonl_and_logger(tmp_path):
 def test_nan_loss_raises(tmp_path):
     class NanAlgo(StandardAlgorithm):
         def train_step(self, ctx, images, targets):
-            out = super().train_step(ctx, images, targets)
+            super().train_step(ctx, images, targets)
             return {"loss": float("nan")}
     with pytest.raises(FloatingPointError, match="step 1"):
         run(tmp_path, make_cfg(max_steps=3, log_interval=1), algo=NanAlgo())

@@ -15,8 +15,8 @@ FILE = "nas-bench-macro_cifar10.json"
 
 
 @pytest.fixture(scope="module")
-def bench(bench_root):
-    return load_nas_bench_macro("", bench_root)
+def bench(bench_of):
+    return bench_of("nas_bench_macro")
 
 
 def _counted(space, key):

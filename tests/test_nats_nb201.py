@@ -18,13 +18,13 @@ NB201_REL = "nas_bench_201/trainval.pkl"
 
 
 @pytest.fixture(scope="session")
-def nats(bench_root):
-    return load_nats_sss("cifar10", bench_root)
+def nats(bench_of):
+    return bench_of("nats_sss/cifar10")
 
 
 @pytest.fixture(scope="session")
-def nb201(bench_root):
-    return load_nas_bench_201("imagenet16_120", bench_root)
+def nb201(bench_of):
+    return bench_of("nas_bench_201/imagenet16_120")
 
 
 @pytest.fixture(scope="session")

@@ -20,15 +20,13 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def seg(bench_root):
-    from nasbench.ncp import load_bench
-    return load_bench("nas_bench_mr/seg", bench_root)
+def seg(bench_of):
+    return bench_of("nas_bench_mr/seg")
 
 
 @pytest.fixture(scope="module")
-def nb201(bench_root):
-    from nasbench.ncp import load_bench
-    return load_bench("nas_bench_201/imagenet16_120", bench_root)
+def nb201(bench_of):
+    return bench_of("nas_bench_201/imagenet16_120")
 
 
 @pytest.fixture(scope="module")

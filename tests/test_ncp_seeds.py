@@ -24,9 +24,8 @@ def _tool():
 
 
 @pytest.fixture(scope="module")
-def nb201(bench_root):
-    from nasbench.ncp import load_bench
-    return load_bench(NB201, bench_root)
+def nb201(bench_of):
+    return bench_of(NB201)
 
 
 @pytest.fixture(scope="module")
