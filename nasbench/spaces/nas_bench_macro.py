@@ -45,7 +45,7 @@ import torch.nn as nn
 from ..errors import ArchError
 from ..ops.mbconv import MBConv
 from ..registry import SPACES
-from .op_choice import OpChoiceSpace
+from .op_choice import OpChoiceSpace, conv_out_size
 
 #: Operator names, indexed by gene value (upstream ``candidate_OP``).
 OP_NAMES = ("id", "ir_3x3_t3", "ir_5x5_t6")
@@ -55,10 +55,6 @@ STAGES = (2, 3, 3)
 INIT_CHANNELS = 32
 HEAD_CHANNELS = 1280
 INPUT_SIZE = 32
-
-
-def _out_size(size: int, k: int, stride: int, pad: int) -> int:
-    return (size + 2 * pad - k) // stride + 1
 
 
 class Identity(nn.Module):
@@ -96,7 +92,7 @@ def layer_shapes() -> list[tuple[int, int, int, int]]:
         for i in range(n):
             if i == 0:
                 out.append((ch, 2 * ch, 2, size))
-                ch, size = 2 * ch, _out_size(size, 1, 2, 0)
+                ch, size = 2 * ch, conv_out_size(size, 1, 2, 0)
             else:
                 out.append((ch, ch, 1, size))
     return out
@@ -136,11 +132,11 @@ def _op_cost(op: int, inp: int, oup: int, stride: int, size: int) -> tuple[int, 
     if OP_SPECS[op] is None:
         if stride == 1 and inp == oup:
             return 0, 0
-        hw = _out_size(size, 1, stride, 0) ** 2
+        hw = conv_out_size(size, 1, stride, 0) ** 2
         return inp * oup * hw, inp * oup + 2 * oup
     t, k = OP_SPECS[op]
     hidden = round(inp * t)
-    hw_in, hw_out = size * size, _out_size(size, k, stride, k // 2) ** 2
+    hw_in, hw_out = size * size, conv_out_size(size, k, stride, k // 2) ** 2
     macs = inp * hidden * hw_in + hidden * k * k * hw_out + hidden * oup * hw_out
     params = inp * hidden + hidden * k * k + hidden * oup + 2 * (2 * hidden + oup)
     return macs, params
@@ -181,8 +177,8 @@ class NASBenchMacroSpace(OpChoiceSpace):
         table = [[_op_cost(op, *shape) for op in self._choices] for shape in self.layers]
         self._flops_table = np.array([[c[0] for c in row] for row in table], dtype=np.int64)
         self._params_table = np.array([[c[1] for c in row] for row in table], dtype=np.int64)
-        stem_hw = _out_size(INPUT_SIZE, 3, 1, 1) ** 2
-        head_hw = _out_size(self.layers[-1][3], 1, self.layers[-1][2], 0) ** 2
+        stem_hw = conv_out_size(INPUT_SIZE, 3, 1, 1) ** 2
+        head_hw = conv_out_size(self.layers[-1][3], 1, self.layers[-1][2], 0) ** 2
         ch = self.layers[-1][1]
         #: MACs / params outside the searchable layers (stem, head conv, classifier).
         self.base_flops = (3 * INIT_CHANNELS * 9 * stem_hw + ch * HEAD_CHANNELS * head_hw

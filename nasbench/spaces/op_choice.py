@@ -24,6 +24,11 @@ import torch.nn as nn
 from .base import SearchSpace
 
 
+def conv_out_size(size: int, k: int, stride: int, pad: int) -> int:
+    """Output side length of a ``k x k`` convolution with ``stride`` and ``pad`` on a ``size`` input."""
+    return (size + 2 * pad - k) // stride + 1
+
+
 class OpChoiceSpace(SearchSpace):
     """Base of operator-choice spaces (see module doc).
 
