@@ -207,6 +207,14 @@ def test_tools_end_to_end(bench_root, tmp_path):
     traj = json.loads((nout / "trajectory.json").read_text())
     res = json.loads((nout / "result.json").read_text())
     assert len(traj) == 6 and traj[0]["true"] is not None and res["start"]["code"] == traj[0]["code"]
+    # two predictors of one benchmark (multi-task): both keep their true metrics under distinct labels
+    mout = tmp_path / "ncp2"
+    subprocess.run([sys.executable, str(REPO / "tools" / "ncp.py"), "--cfg", str(REPO / "configs" / "ncp" / "cls-10c.yaml"),
+                    "--predictor", str(out / "predictor.pth"), "--predictor", str(out / "predictor.pth"),
+                    "--out", str(mout), "--root", str(bench_root), "--seed", "3", "--iterations", "2"],
+                   check=True, env=env, capture_output=True)
+    t0 = json.loads((mout / "trajectory.json").read_text())[0]
+    assert len(t0["predicted"]) == 2 and set(t0["true"]) == set(t0["predicted"])
     r = subprocess.run([sys.executable, str(REPO / "tools" / "ncp.py"), "--cfg", str(REPO / "configs" / "ncp" / "cls-10c.yaml"),
                         "--predictor", str(out / "predictor.pth"), "--out", str(nout), "--root", str(bench_root),
                         "--start", "1_2-3"], env=env, capture_output=True, text=True)
@@ -243,9 +251,12 @@ def test_ncp_mr(seg, seg_predictor):
 def test_ncp_constraint_and_multitask(seg, seg_predictor):
     from nasbench.ncp import coding_for, propagate
     model, _ = seg_predictor
+    free, _ = propagate([("a", model, "mIoU")], coding_for(seg), MIDDLE_CODE, iterations=0, flops_metric="flops_g")
+    limit = free[0]["predicted"]["a"]["flops_g"]  # the start itself meets the limit, so a choice exists
     traj, res = propagate([("a", model, "mIoU"), ("b", model, "mAcc")], coding_for(seg), MIDDLE_CODE,
-                          iterations=10, flops_metric="flops_g", max_flops=1.0)
-    assert res["chosen"] is None or res["chosen"]["flops"] <= 1.0
+                          iterations=10, flops_metric="flops_g", max_flops=limit)
+    assert res["chosen"] is not None and res["chosen"]["flops"] <= limit
+    assert all(e["flops"] > limit for e in traj if e["score"] > res["chosen"]["score"])
     assert set(traj[0]["predicted"]) == {"a", "b"}
     with pytest.raises(NasbenchError, match="flops_lambda"):
         propagate([("a", model, "mIoU")], coding_for(seg), MIDDLE_CODE, iterations=1, flops_metric=None)

@@ -50,7 +50,7 @@ def main(argv=None):
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     cfg = load_ncp_config(args.cfg)
     nc = cfg["ncp"]
-    preds, benches, labels = [], {}, []
+    preds, benches, labels, bench_of_label = [], {}, [], {}
     for i, path in enumerate(args.predictor):
         model, blob = load_predictor(path)
         if i == 0:
@@ -63,13 +63,14 @@ def main(argv=None):
             or blob.get("main_metric") or model.metric_names[0]
         preds.append((label, model, main))
         name = blob.get("benchmark")
+        bench_of_label[label] = name  # labels get a '#i' suffix when two predictors share a benchmark
         if name and name not in benches:
             try:
                 benches[name] = load_bench(name, args.root)
             except NasbenchError as e:
                 print(f"warning: no true metrics for {name}: {e}", file=sys.stderr)
     first = preds[0][1]
-    bench0 = benches.get(labels[0])
+    bench0 = benches.get(bench_of_label[labels[0]])
     if bench0 is None:
         raise NasbenchError(f"benchmark of {args.predictor[0]} could not be loaded from {args.root}")
     coding = coding_for(bench0)
@@ -81,7 +82,7 @@ def main(argv=None):
                   flops_lambda=float(nc["flops_lambda"] if args.flops_lambda is None else args.flops_lambda),
                   flops_metric=nc["flops_metric"] or blob0.get("flops_metric"),
                   max_flops=nc["max_flops"] if args.max_flops is None else args.max_flops,
-                  benchmarks={lb: benches[lb] for lb in labels if lb in benches})
+                  benchmarks={lb: benches[bench_of_label[lb]] for lb in labels if bench_of_label[lb] in benches})
     if args.seeds is not None:
         _, summary = propagate_seeds(preds, coding, bench0, args.seeds, out=args.out, **kwargs)
         print(format_summary_table(summary))
