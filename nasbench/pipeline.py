@@ -243,7 +243,7 @@ def search(cfg: Config, ckpt, out) -> dict:
                       sampler=sampler)
     elif s.type == "nsga2":
         kwargs.update(pop_size=s.population, generations=s.epochs)
-    elif s.type == "random":
+    elif s.type in ("random", "rea", "local"):  # searchers with a query budget
         kwargs.update(num_queries=s.num_queries)
     t0 = time.time()
     result = build_searcher(s.type, **kwargs).run(space, evaluator)

@@ -210,11 +210,18 @@ def test_bnnas_tools_end_to_end(bnnas_run, data_root, tmp_path, bench_root):
     run_tool("search.py", "--cfg", BNNAS_CFG, "--ckpt", ckpt, "--out", sdir, "--opts", *opts)
     res = json.loads((sdir / "result.json").read_text())
     space = NASBenchMacroSpace()
-    assert res["evaluator"] == "bn_indicator" and res["flops"] <= 60e6
+    from nasbench.config import load_config
+    budget = load_config(BNNAS_CFG).search.flops_budget
+    assert res["evaluator"] == "bn_indicator" and res["flops"] <= budget == res["flops_budget"]
     assert res["flops"] == space.flops(res["arch"])
     assert {"mean_acc", "rank", "regret"} <= set(res["benchmark"])
     # the EA never evaluates an architecture over the limit
-    assert all(h["flops"] <= 60e6 for h in res["history"])
+    assert all(h["flops"] <= budget for h in res["history"])
+    # query-budget searchers get search.num_queries from the config
+    for kind in ("rea", "local"):
+        run_tool("search.py", "--cfg", BNNAS_CFG, "--ckpt", ckpt, "--out", tmp_path / kind,
+                 "--opts", *opts, f"search.type={kind}", "search.num_queries=30")
+        assert json.loads((tmp_path / kind / "result.json").read_text())["num_queries"] == 30
     edir = tmp_path / "rank"
     run_tool("rank_eval.py", "--cfg", BNNAS_CFG, "--ckpt", ckpt, "--out", edir, "--opts", *opts)
     rank = json.loads((edir / "rank.json").read_text())
@@ -282,6 +289,8 @@ def test_every_config_loads_and_builds_its_space_and_algorithm():
 def test_imagenet_bnnas_config_trains_and_searches_on_a_tiny_imagefolder(tmp_path):
     """The paper config end to end at 64x64 on 3 random classes: BN-only step (bf16), indicator search."""
     from test_mbv2_imagenet import _tiny_imagefolder
+
+    from nasbench.config import load_config
     cfg = REPO / "configs/bnnas/imagenet.yaml"
     _tiny_imagefolder(tmp_path / "imnet")
     opts = [f"data.root={tmp_path / 'imnet'}", "data.num_classes=3", "data.val_size=3", "data.batch_size=6",
@@ -293,7 +302,7 @@ def test_imagenet_bnnas_config_trains_and_searches_on_a_tiny_imagefolder(tmp_pat
     res = json.loads((tmp_path / "s/result.json").read_text())
     from nasbench.spaces.bnnas_imagenet import BNNASImageNetSpace
     arch = BNNASImageNetSpace(num_classes=3).decode(res["arch"])
-    assert [arch[i] for i in (1, 5, 6, 9)] == [-1] * 4 and res["flops"] <= 473273000
+    assert [arch[i] for i in (1, 5, 6, 9)] == [-1] * 4 and res["flops"] <= load_config(cfg).search.flops_budget
     assert res["evaluator"] == "bn_indicator" and "benchmark" not in res
 
 

@@ -93,13 +93,8 @@ class REASearcher(Searcher):
 
     def _mutant(self, cache: QueryCache, parent: tuple, prob: float, rng: np.random.Generator):
         """A legal, unseen mutant of ``parent`` differing in >= 1 gene, or ``None``."""
-        space = cache.space
-        for _ in range(self.max_tries):
-            child = space.validate(space.mutate(parent, prob, rng))
-            if child == parent or cache.seen(child) or not cache.legal(child):
-                continue
-            return child
-        return None
+        return cache.sample_legal(lambda r: cache.space.mutate(parent, prob, r), rng, exclude={parent},
+                                  max_tries=self.max_tries)
 
     def search(self, space, evaluator) -> SearchResult:
         """Run aging evolution; returns the best architecture and the full query history."""
