@@ -61,9 +61,7 @@ upstream's search limit of 475M is 473.273M in :meth:`flops` units.
 from __future__ import annotations
 
 import re
-from functools import cached_property
 
-import torch
 import torch.nn as nn
 
 from ..errors import ArchError
@@ -261,34 +259,6 @@ class BNNASImageNetSpace(OpChoiceSpace):
         return BNNASImageNetNetwork(layers, num_classes=num_classes, dropout=self.dropout)
 
     # -- cost -----------------------------------------------------------------
-    def count_params_lut(self) -> tuple[int, list[dict]]:
-        """Per-(layer, op) parameter counts, counted on the meta device.
-
-        Returns ``(base, table)``: ``table[l][v]`` = parameters of operator
-        ``v`` at layer ``l``; ``base`` = stem, fixed block, head and
-        classifier. ``params(arch) == base + sum_l table[l][arch[l]]``.
-        """
-        from ..metrics.flops import count_params
-        with torch.device("meta"):
-            table = [{v: count_params(self.make_op(i, v)) for v in self.choices(i)} for i in range(self.num_genes)]
-            base = count_params(self.make_network([], self.num_classes))
-        return int(base), table
-
-    @cached_property
-    def params_lut(self) -> tuple[int, list[dict]]:
-        """Cached :meth:`count_params_lut`."""
-        return self.count_params_lut()
-
-    def flops(self, arch) -> int:
-        """Conv + linear MACs for one 224x224 image (from the counted lookup table)."""
-        return self.lut_flops(arch)
-
-    def params(self, arch) -> int:
-        """All parameters, BN affine and classifier bias included (per-op table)."""
-        arch = self.validate(arch)
-        base, table = self.params_lut
-        return int(base + sum(table[i][v] for i, v in enumerate(arch)))
-
     def reference_flops(self, arch) -> int:
         """FLOPs in upstream's convention (its ``op_flops_dict`` lookup table).
 

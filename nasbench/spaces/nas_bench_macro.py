@@ -127,29 +127,15 @@ class NASBenchMacroNetwork(nn.Module):
         return self.classifier(self.out(self.features(self.stem(x))).flatten(1))
 
 
-def _op_cost(op: int, inp: int, oup: int, stride: int, size: int) -> tuple[int, int]:
-    """``(MACs, params)`` of operator ``op`` in a layer with input ``[inp, size, size]``."""
-    if OP_SPECS[op] is None:
-        if stride == 1 and inp == oup:
-            return 0, 0
-        hw = conv_out_size(size, 1, stride, 0) ** 2
-        return inp * oup * hw, inp * oup + 2 * oup
-    t, k = OP_SPECS[op]
-    hidden = round(inp * t)
-    hw_in, hw_out = size * size, conv_out_size(size, k, stride, k // 2) ** 2
-    macs = inp * hidden * hw_in + hidden * k * k * hw_out + hidden * oup * hw_out
-    params = inp * hidden + hidden * k * k + hidden * oup + 2 * (2 * hidden + oup)
-    return macs, params
-
-
 @SPACES.register("nas_bench_macro")
 class NASBenchMacroSpace(OpChoiceSpace):
     """NAS-Bench-Macro: 8 genes, each in ``(0, 1, 2)`` = (identity, MB3_K3, MB6_K5).
 
     Architectures are tuples of 8 ints; keys are the benchmark's 8-digit
-    strings (``encode``/``decode``). ``flops``/``params`` are analytic (a
-    per-(layer, op) cost table computed once, no network is built) and equal
-    the benchmark's values (FLOPs = MACs at 32x32, see the module docstring).
+    strings (``encode``/``decode``). ``flops``/``params`` come from the
+    per-(layer, op) tables counted once from the candidate modules
+    (:class:`OpChoiceSpace`) and equal the benchmark's values (FLOPs = MACs at
+    32x32, see the module docstring).
 
     Args:
         variant: None or ``"cifar10"`` (the only dataset of the benchmark).
@@ -174,17 +160,6 @@ class NASBenchMacroSpace(OpChoiceSpace):
         self.stages = STAGES
         self.layers = layer_shapes()
         self._choices = tuple(range(len(OP_NAMES)))
-        table = [[_op_cost(op, *shape) for op in self._choices] for shape in self.layers]
-        self._flops_table = np.array([[c[0] for c in row] for row in table], dtype=np.int64)
-        self._params_table = np.array([[c[1] for c in row] for row in table], dtype=np.int64)
-        stem_hw = conv_out_size(INPUT_SIZE, 3, 1, 1) ** 2
-        head_hw = conv_out_size(self.layers[-1][3], 1, self.layers[-1][2], 0) ** 2
-        ch = self.layers[-1][1]
-        #: MACs / params outside the searchable layers (stem, head conv, classifier).
-        self.base_flops = (3 * INIT_CHANNELS * 9 * stem_hw + ch * HEAD_CHANNELS * head_hw
-                           + HEAD_CHANNELS * self.num_classes)
-        self.base_params = (3 * INIT_CHANNELS * 9 + 2 * INIT_CHANNELS + ch * HEAD_CHANNELS + 2 * HEAD_CHANNELS
-                            + HEAD_CHANNELS * self.num_classes + self.num_classes)
 
     # -- genes ----------------------------------------------------------------
     @property
@@ -250,25 +225,18 @@ class NASBenchMacroSpace(OpChoiceSpace):
     def make_network(self, layers, num_classes: int) -> nn.Module:
         return NASBenchMacroNetwork(num_classes=num_classes, layers=layers)
 
-    def flops(self, arch) -> int:
-        """MACs of conv and linear layers for one 32x32 image (the benchmark's ``flops``)."""
-        arch = self.validate(arch)
-        return int(self.base_flops + sum(int(self._flops_table[i, a]) for i, a in enumerate(arch)))
-
-    def params(self, arch) -> int:
-        """All parameters incl. BN affine and classifier bias (the benchmark's ``params``)."""
-        arch = self.validate(arch)
-        return int(self.base_params + sum(int(self._params_table[i, a]) for i, a in enumerate(arch)))
-
     def layer_flops_table(self) -> np.ndarray:
         """Per-(layer, op) MACs, int64 array ``[8, 3]`` (column = gene value).
 
         ``flops(arch) == base_flops + sum(table[l, arch[l]])``; the identity
         column is 0 except at the stride-2 layers 0, 2 and 5 (its downsample
-        conv). For BN-NAS's FLOPs lookup (METHODS.md 2.4). Returns a copy.
+        conv). Built from the counted lookup table (:meth:`count_flops_lut`).
         """
-        return self._flops_table.copy()
+        return self._layer_table(self.flops_lut[1])
 
     def layer_params_table(self) -> np.ndarray:
         """Per-(layer, op) parameters, int64 array ``[8, 3]`` (see :meth:`layer_flops_table`)."""
-        return self._params_table.copy()
+        return self._layer_table(self.params_lut[1])
+
+    def _layer_table(self, table) -> np.ndarray:
+        return np.array([[row[v] for v in self._choices] for row in table], dtype=np.int64)

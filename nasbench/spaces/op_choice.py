@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from functools import cached_property
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -109,13 +108,41 @@ class OpChoiceSpace(SearchSpace):
         base, table = self.flops_lut
         return int(base + sum(table[i][v] for i, v in enumerate(arch)))
 
-    def layer_flops_matrix(self) -> tuple[np.ndarray, list[tuple]]:
-        """``(matrix [num_genes, max choices], choices per layer)`` of LUT MACs (for plots and priors)."""
-        _, table = self.flops_lut
-        choices = [tuple(self.choices(i)) for i in range(self.num_genes)]
-        width = max(len(c) for c in choices)
-        m = np.zeros((self.num_genes, width), dtype=np.int64)
-        for i, c in enumerate(choices):
-            for j, v in enumerate(c):
-                m[i, j] = table[i][v]
-        return m, choices
+    def count_params_lut(self) -> tuple[int, list[dict]]:
+        """Per-(layer, op) parameter counts, counted on the meta device.
+
+        Returns ``(base, table)``: ``table[l][v]`` = parameters of operator
+        ``v`` at layer ``l``; ``base`` = everything outside the searchable
+        layers (the network built with no layers).
+        ``params(arch) == base + sum_l table[l][arch[l]]``.
+        """
+        from ..metrics.flops import count_params
+        with torch.device("meta"):
+            table = [{v: count_params(self.make_op(i, v)) for v in self.choices(i)} for i in range(self.num_genes)]
+            base = count_params(self.make_network([], self.num_classes))
+        return int(base), table
+
+    @cached_property
+    def params_lut(self) -> tuple[int, list[dict]]:
+        """Cached :meth:`count_params_lut`."""
+        return self.count_params_lut()
+
+    def flops(self, arch) -> int:
+        """Conv + linear MACs of ``arch`` for one ``input_size`` image (counted lookup table)."""
+        return self.lut_flops(arch)
+
+    def params(self, arch) -> int:
+        """All parameters of ``arch``, BN affine and classifier bias included (counted lookup table)."""
+        arch = self.validate(arch)
+        base, table = self.params_lut
+        return int(base + sum(table[i][v] for i, v in enumerate(arch)))
+
+    @property
+    def base_flops(self) -> int:
+        """MACs outside the searchable layers (stem, fixed blocks, head, classifier)."""
+        return self.flops_lut[0]
+
+    @property
+    def base_params(self) -> int:
+        """Parameters outside the searchable layers."""
+        return self.params_lut[0]
