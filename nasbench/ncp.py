@@ -42,7 +42,6 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, NasbenchError
 
-#: allowed keys of configs/ncp/*.yaml with their defaults (None = derived from the benchmark)
 def load_ncp_config(path, overrides: dict | None = None) -> dict:
     """NCP settings from a config file read by :func:`nasbench.config.load_config`
     (strict keys, ``_base_``): ``{"benchmark", "metrics", "predictor": {...}, "ncp": {...}}``.

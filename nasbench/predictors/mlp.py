@@ -33,11 +33,6 @@ def _is_cost(name: str) -> bool:
     return str(name).lower().startswith(_COST_PREFIXES)
 
 
-class _Swish(nn.Module):
-    def forward(self, x):
-        return x * torch.sigmoid(x)
-
-
 class MLPPredictor(nn.Module):
     """Multi-head MLP (see module doc).
 
@@ -66,9 +61,9 @@ class MLPPredictor(nn.Module):
                         "head_hidden": int(head_hidden), "dropout": float(dropout),
                         "head_dropout": [float(p) for p in head_dropout]}
         self.trunk = nn.Sequential(nn.BatchNorm1d(in_dim), nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden),
-                                   _Swish(), nn.Dropout(dropout))
+                                   nn.SiLU(), nn.Dropout(dropout))
         self.heads = nn.ModuleList([
-            nn.Sequential(nn.Linear(hidden, head_hidden), nn.BatchNorm1d(head_hidden), _Swish(),
+            nn.Sequential(nn.Linear(hidden, head_hidden), nn.BatchNorm1d(head_hidden), nn.SiLU(),
                           nn.Dropout(p), nn.Linear(head_hidden, len(g)))
             for g, p in zip(groups, head_dropout)])
         n = len(names)
