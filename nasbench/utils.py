@@ -38,4 +38,7 @@ def run_cli(main, argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    from .engine.dist import cleanup
+
+    cleanup()  # a tool run by torchrun/slurm leaves no process group to interpreter teardown
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from nasbench.engine.checkpoint import load_checkpoint
+from nasbench.engine.dist import cleanup
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = REPO / "configs/bcnet/cbm_mobilenet_cpu.yaml"
@@ -34,7 +35,8 @@ def _float64_worker(rank, port, x, y, path):
     grads = _bcnet_grads(net, ddp, x[rank * 8:(rank + 1) * 8], y[rank * 8:(rank + 1) * 8])
     if rank == 0:
         torch.save(grads, path)
-    dist.destroy_process_group()
+    del ddp, net  # the DDP reducer must release the group before it is torn down
+    cleanup()
 
 
 def _net64():

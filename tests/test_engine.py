@@ -386,7 +386,6 @@ DDP_CFG = make_cfg(epochs=2, warmup_epochs=0.25, label_smoothing=0.0, log_interv
 
 
 def _ddp_worker(rank, port, out_dir):
-    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
     # the slurm code path of init_distributed (torchrun's is exercised by scripts/dist_train.sh)
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         os.environ.pop(k, None)
@@ -396,39 +395,44 @@ def _ddp_worker(rank, port, out_dir):
     info = init_distributed(device="cpu")
     assert info.world_size == 2 and info.rank == rank
     try:
-        assert broadcast_object(f"r{rank}") == "r0"
-        assert all_gather_object(rank) == [0, 1]
-        assert all_reduce_mean(torch.tensor([float(rank)])).item() == 0.5
-        results = {}
-        for name, algo in [("standard", StandardAlgorithm()), ("twopass", TwoPassAlgorithm()),
-                           ("twopass_nosync_missing", TwoPassAlgorithm(use_no_sync=False))]:
-            set_deterministic(0)
-            tr = Trainer(small_mlp(), algo, FakeLoader(rank=rank, world_size=2), DDP_CFG,
-                         os.path.join(out_dir, name), dist=info)
-            calls = []
-
-            def counting_allreduce(state, bucket):
-                calls.append(1)
-                return allreduce_hook(state, bucket)
-            tr.model.register_comm_hook(None, counting_allreduce)
-            with warnings.catch_warnings(record=True) as w:
-                warnings.simplefilter("always")
-                tr.fit()
-            results[name] = {k: v.clone() for k, v in tr.module.state_dict().items()}
-            results[name + "_allreduces"] = len(calls)
-            results[name + "_warned"] = any("no_sync" in str(x.message) for x in w)
-        # interrupted + resumed DDP run ends where the uninterrupted one did
-        for seed, kw in ((0, {"stop_after": 5}), (rank + 3, {"resume": True})):
-            set_deterministic(seed)  # resumed run: other init, resume must load everything
-            tr = Trainer(small_mlp(), StandardAlgorithm(), FakeLoader(rank=rank, world_size=2),
-                         DDP_CFG, os.path.join(out_dir, "resumed"), dist=info)
-            tr.fit(**kw)
-        results["standard_resumed"] = {k: v.clone() for k, v in tr.module.state_dict().items()}
-        results["eval"] = evaluate_accuracy(tr.module, FakeLoader(rank=rank, world_size=2), "cpu")
-        if rank == 0:
-            torch.save(results, os.path.join(out_dir, "ddp.pt"))
+        _ddp_work(rank, info, out_dir)  # its trainers are garbage by the time cleanup() runs
     finally:
         cleanup()
+
+
+def _ddp_work(rank, info, out_dir):
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+    assert broadcast_object(f"r{rank}") == "r0"
+    assert all_gather_object(rank) == [0, 1]
+    assert all_reduce_mean(torch.tensor([float(rank)])).item() == 0.5
+    results = {}
+    for name, algo in [("standard", StandardAlgorithm()), ("twopass", TwoPassAlgorithm()),
+                       ("twopass_nosync_missing", TwoPassAlgorithm(use_no_sync=False))]:
+        set_deterministic(0)
+        tr = Trainer(small_mlp(), algo, FakeLoader(rank=rank, world_size=2), DDP_CFG,
+                     os.path.join(out_dir, name), dist=info)
+        calls = []
+
+        def counting_allreduce(state, bucket):
+            calls.append(1)
+            return allreduce_hook(state, bucket)
+        tr.model.register_comm_hook(None, counting_allreduce)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            tr.fit()
+        results[name] = {k: v.clone() for k, v in tr.module.state_dict().items()}
+        results[name + "_allreduces"] = len(calls)
+        results[name + "_warned"] = any("no_sync" in str(x.message) for x in w)
+    # interrupted + resumed DDP run ends where the uninterrupted one did
+    for seed, kw in ((0, {"stop_after": 5}), (rank + 3, {"resume": True})):
+        set_deterministic(seed)  # resumed run: other init, resume must load everything
+        tr = Trainer(small_mlp(), StandardAlgorithm(), FakeLoader(rank=rank, world_size=2),
+                     DDP_CFG, os.path.join(out_dir, "resumed"), dist=info)
+        tr.fit(**kw)
+    results["standard_resumed"] = {k: v.clone() for k, v in tr.module.state_dict().items()}
+    results["eval"] = evaluate_accuracy(tr.module, FakeLoader(rank=rank, world_size=2), "cpu")
+    if rank == 0:
+        torch.save(results, os.path.join(out_dir, "ddp.pt"))
 
 
 def test_ddp_two_process_matches_single(tmp_path):
