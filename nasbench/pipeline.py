@@ -138,7 +138,7 @@ def evaluator_type(cfg, algorithm) -> str:
         kind = getattr(algorithm, "default_evaluator", "accuracy")
     if kind not in ("accuracy", "bn_indicator"):
         raise ConfigError(f"eval.type must be auto, accuracy or bn_indicator, got {kind!r}")
-    if kind == "bn_indicator" and not hasattr(algorithm.space, "identity_value"):
+    if kind == "bn_indicator" and algorithm.space.family != "op_choice":
         raise ConfigError(f"eval.type bn_indicator needs an operator-choice space, not {algorithm.space.name}")
     return kind
 
@@ -188,7 +188,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     train_cfg = Config({**cfg.train, "sync_bn": False})  # the supernet syncs its own dynamic BN
     hooks = []
     interval = cfg.rank_eval.track_interval
-    if interval and hasattr(space, "identity_value"):
+    if interval and space.family == "op_choice":
         bench = benchmark_for(cfg, space)
         if bench is None:
             raise ConfigError("rank_eval.track_interval needs a tabular benchmark for the space (benchmark.name)")
@@ -226,7 +226,9 @@ def search(cfg: Config, ckpt, out) -> dict:
     evaluator = DistributedEvaluator(make_evaluator(cfg, supernet, algorithm, datasets, dist.device))
     s = cfg.search
     sampler = None
-    if s.prior and s.type == "evolution" and algorithm.records and hasattr(space, "layer_flops"):
+    if s.prior and s.type == "evolution" and space.family != "width":
+        logger.info("search.prior is BCNet's width prior; not used for the %s space", space.name)
+    elif s.prior and s.type == "evolution" and algorithm.records:
         if flops_range is None:
             raise ConfigError("search.prior needs search.flops_budget (the prior targets a FLOPs budget)")
         choices = [list(space.choices(i)) for i in range(space.num_genes)]

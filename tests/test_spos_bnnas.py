@@ -87,6 +87,42 @@ def test_spos_rejects_width_spaces():
         SPOS(ChannelBenchMacroSpace("mobilenet"))
 
 
+def test_space_family_matches_the_supernet_it_builds():
+    """``family`` is what the pipeline and algorithms dispatch on; it must say which supernet is built."""
+    from nasbench.registry import SPACES
+    from nasbench.supernets.width import WidthSupernet
+    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet}
+    small = {"mobilenetv2_width": {}, "bnnas_imagenet": {}}
+    for name in SPACES.names():
+        cls = SPACES.get(name)
+        if cls.family is None:
+            assert not hasattr(cls, "build_supernet"), name
+            continue
+        space = SPACES.build(name, **small.get(name, {}))
+        assert isinstance(space.build_supernet(), kinds[cls.family]), name
+
+
+def test_loss_records_are_kept_for_the_width_prior_only(space):
+    """SPOS/BN-NAS steps feed no loss records (only BCNet's width prior reads them)."""
+    from nasbench.algorithms import BCNet
+    images, targets = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+
+    class Ctx:
+        module = model = space.build_supernet()
+        criterion = nn.CrossEntropyLoss()
+        no_sync = autocast = staticmethod(lambda: __import__("contextlib").nullcontext())
+        backward = staticmethod(lambda loss, last: loss.backward())
+
+    spos = SPOS(space, seed=0)
+    spos.train_step(Ctx, images, targets)
+    assert spos.records == []
+    width = ChannelBenchMacroSpace("mobilenet")
+    Ctx.module = Ctx.model = width.build_supernet()
+    bcnet = BCNet(width, seed=0)
+    bcnet.train_step(Ctx, images, targets)
+    assert len(bcnet.records) == 1
+
+
 def test_bn_only_trains_exactly_the_last_bn_of_each_op(space):
     sn = space.build_supernet()
     n = freeze_all_but_last_bn(sn)

@@ -71,11 +71,12 @@ class SupernetAlgorithm:
     def __init__(self, space, seed=0, loss_records=100, count_channels=True, **unused):
         self.space = space
         self.rng = np.random.default_rng(seed)
-        self.loss_records = int(loss_records)
         self.records: list = []  # heap of (-loss, tie, arch): keeps the lowest losses
         self._tie = 0
-        has_windows = hasattr(space, "windows")
-        self.counter = ChannelCounter(space) if count_channels and has_windows else None
+        width = space.family == "width"
+        # loss records feed BCNet's prior, which needs per-layer width FLOPs
+        self.loss_records = int(loss_records) if width else 0
+        self.counter = ChannelCounter(space) if count_channels and width else None
 
     def sample(self) -> tuple:
         """Uniform choice per gene (identical on every rank)."""

@@ -26,7 +26,7 @@ class SPOS(SupernetAlgorithm):
     find_unused_parameters = True
 
     def __init__(self, space, seed=0, **kwargs):
-        if not hasattr(space, "build_supernet") or hasattr(space, "windows"):
+        if space.family != "op_choice":
             from ..errors import ConfigError
             raise ConfigError(f"algorithm spos needs an operator-choice space, got {space.name} "
                               "(for width spaces use 'uniform')")

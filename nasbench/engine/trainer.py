@@ -438,8 +438,11 @@ class Trainer:
         self.amp_dtype = resolve_amp(_get(self.cfg, "amp"), self.device)
         self.scaler = torch.amp.GradScaler(
             "cuda", enabled=self.amp_dtype == torch.float16 and self.device.type == "cuda")
+        # a step that leaves some parameters without gradients (SPOS's inactive candidates)
+        # needs DDP to look for them and the unfused SGD (see build_optimizer)
+        partial_grads = bool(getattr(algorithm, "find_unused_parameters", False))
         self.optimizer = optimizer if optimizer is not None else build_optimizer(
-            module, self.cfg, fused=not getattr(algorithm, "find_unused_parameters", False))
+            module, self.cfg, fused=not partial_grads)
         self.scheduler = build_scheduler(self.optimizer, self.cfg, self.steps_per_epoch)
         ema = _get(self.cfg, "ema")
         self.ema = None
@@ -453,7 +456,7 @@ class Trainer:
                            else {"broadcast_buffers": False})
             self.model = DistributedDataParallel(
                 module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=bool(getattr(algorithm, "find_unused_parameters", False)),
+                find_unused_parameters=partial_grads,
                 **no_buf_sync)
         else:
             self.model = module

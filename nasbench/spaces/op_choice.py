@@ -37,6 +37,7 @@ class OpChoiceSpace(SearchSpace):
     :meth:`layer_shapes`, :meth:`make_op` and :meth:`make_network`.
     """
 
+    family = "op_choice"
     identity_value: int | None = None
     input_size = 32
     num_classes = 10

@@ -85,6 +85,7 @@ class WidthSpace(SearchSpace):
     """
 
     name = "width"
+    family = "width"
     ref_channels: Sequence[int] = ()
     input_size = 32
 
