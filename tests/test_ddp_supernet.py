@@ -103,7 +103,8 @@ def test_spos_and_bnnas_under_two_process_ddp(data_root, tmp_path, bench_root):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     base = [f"data.root={data_root}", "data.train_size=128", "data.val_size=64", "data.batch_size=32",
             "train.max_steps=3", "train.ckpt_interval=100", "train.log_interval=1", "seed=5",
-            f"benchmark.root={bench_root}", "rank_eval.track_interval=null"]
+            f"benchmark.root={bench_root}", "rank_eval.track_interval=null",
+            "train.warmup_epochs=0"]  # warm-up starts at lr 0: the first path would not move
     states = {}
     for method in ("spos", "bnnas"):
         cfg = REPO / f"configs/{method}/nas_bench_macro_cpu.yaml"
@@ -130,3 +131,15 @@ def test_spos_and_bnnas_under_two_process_ddp(data_root, tmp_path, bench_root):
     assert all(torch.equal(states["bnnas"][k], init[k]) for k in frozen)
     assert any(not torch.equal(states["bnnas"][k], init[k]) for k in trained_bn)
     assert any(not torch.equal(states["spos"][k], init[k]) for k in frozen if k.endswith("conv.0.weight"))
+    # the SPOS weights that moved are exactly those of the ops on the 3 paths the seeded sampler
+    # draws: had the ranks drawn different paths, the all-reduce would move the other rank's ops too
+    from nasbench.algorithms import SPOS
+    sampler = SPOS(NASBenchMacroSpace(), seed=5)
+    on_path = {(layer, arch[layer]) for arch in (sampler.paths()[0][0] for _ in range(3)) for layer in range(8)}
+    names = {id(p): n for n, p in sn.named_parameters()}
+    moved = {}
+    for layer, value, op in sn.candidate_ops():
+        keys = [names[id(p)] for p in op.parameters()]
+        if keys:
+            moved[(layer, value)] = any(not torch.equal(states["spos"][k], init[k]) for k in keys)
+    assert moved and {lv for lv, m in moved.items() if m} == {lv for lv in moved if lv in on_path}
