@@ -189,6 +189,8 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     hooks = []
     interval = cfg.rank_eval.track_interval
     if interval and space.family == "op_choice":
+        # every rank loads the benchmark (only rank 0 measures): a missing file must stop
+        # all ranks alike, not leave the others waiting in the first all-reduce
         bench = benchmark_for(cfg, space)
         if bench is None:
             raise ConfigError("rank_eval.track_interval needs a tabular benchmark for the space (benchmark.name)")
