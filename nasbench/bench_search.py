@@ -198,6 +198,10 @@ class BenchmarkTruth:
             raise NasbenchError(f"{bench.name}: no architecture has FLOPs <= {flops_budget:g} MACs")
         accs = np.array([self.acc[a] for a in legal])
         self.num_archs = len(legal)
+        # Not bench.best(max_flops=...): that one reads only the records' FLOPs (it raises when a
+        # record has none, where self.flops falls back to space.flops) and compares them unrounded,
+        # while the searchers' window uses self.flops; the optimum must use the same numbers.
+        # Ties: the first in benchmark order, as bench.best.
         i = int(np.argmax(accs))
         self.best_acc, self.best_key = float(accs[i]), space.encode(legal[i])
         desc = np.sort(accs)[::-1]
@@ -452,27 +456,21 @@ def plot_regret(results: dict, path) -> None:
     plt.close(fig)
 
 
-def _front_sweep(points) -> list:
-    """Non-dominated ``(flops, acc)`` pairs (max acc, min flops) by increasing FLOPs, O(n log n)."""
-    out, best = [], -math.inf
-    for f, a in sorted(points, key=lambda p: (p[0], -p[1])):
-        if a > best:
-            out.append((f, a))
-            best = a
-    return out
-
-
 def plot_pareto(stats: dict, truth: BenchmarkTruth, path) -> None:
     """Accuracy vs FLOPs: every benchmark architecture (grey), the true front (black) and the
     fronts found by the searcher (``stats["pareto"]``, one per seed; seed 0 drawn as a line)."""
     from .metrics.plots import _plt, _save
+    from .searchers import pareto_front
 
     plt = _plt()
     archs = list(truth.acc)
     f_all = np.array([truth.flops[a] for a in archs], dtype=float) / 1e6
     a_all = np.array([truth.acc[a] for a in archs])
-    true_front = _front_sweep([(truth.flops[a], truth.acc[a]) for a in archs
-                               if truth.flops_budget is None or truth.flops[a] <= truth.flops_budget])
+    # (flops, acc) of the true front by increasing FLOPs; architectures sharing a point drawn once
+    true_front = list(dict.fromkeys(
+        (p["flops"], p["score"]) for p in pareto_front(
+            [{"arch": a, "score": truth.acc[a], "flops": truth.flops[a]} for a in archs
+             if truth.flops_budget is None or truth.flops[a] <= truth.flops_budget])))
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.scatter(f_all, a_all, s=3, c="0.8", label=f"all {len(archs)} archs", rasterized=True)
     ax.step([f / 1e6 for f, _ in true_front], [a for _, a in true_front], where="post",

@@ -184,16 +184,22 @@ def propagate(predictors, coding, start, *, iterations: int = 70, lr: float = 3.
     has_flops = [flops_metric is not None and flops_metric in m.metric_names for _, m, _ in predictors]
     if flops_lambda and not any(has_flops):
         raise NasbenchError(f"NCP: flops_lambda {flops_lambda} but no predictor predicts {flops_metric!r}")
+    # loop invariants: output column of each predictor's main metric (and of flops_metric when its
+    # FLOPs term is on), the 0-d y_mean/y_std tensors of that main column for the z-scored score,
+    # and the label of the first predictor that predicts flops_metric (None if none does)
+    columns = [(m.index(main), m.index(flops_metric) if flops_lambda and h else None)
+               for (_, m, main), h in zip(predictors, has_flops)]
+    main_stats = [(m.y_mean[j], m.y_std[j]) for (_, m, _), (j, _) in zip(predictors, columns)]
+    flops_label = next((label for (label, _, _), h in zip(predictors, has_flops) if h), None)
 
     def describe(step, arch):
         vec = coding.to_vector(arch)
         key = coding.space.encode(arch)
         pred, score = {}, 0.0
-        for label, m, main in predictors:
+        for (label, m, _), (j, _), (y_mean, y_std) in zip(predictors, columns, main_stats):
             p = m.predict(vec[None])[0]
             pred[label] = {n: float(v) for n, v in zip(m.metric_names, p)}
-            j = m.index(main)
-            score += float((p[j] - m.y_mean[j]) / m.y_std[j])
+            score += float((p[j] - y_mean) / y_std)
         true = {}
         for label, b in benchmarks.items():
             true[label] = _clean(b.query(key)) if key in b else None
@@ -205,11 +211,8 @@ def propagate(predictors, coding, start, *, iterations: int = 70, lr: float = 3.
                 if v is not None and flops_metric in v:
                     flops, src = float(v[flops_metric]), "true"
                     break
-            if flops is None:
-                for (label, m, _), h in zip(predictors, has_flops):
-                    if h:
-                        flops, src = pred[label][flops_metric], "predicted"
-                        break
+            if flops is None and flops_label is not None:
+                flops, src = pred[flops_label][flops_metric], "predicted"
         return {"step": step, "code": key, "predicted": pred, "true": true, "score": score,
                 "flops": flops, "flops_source": src}
 
@@ -219,13 +222,15 @@ def propagate(predictors, coding, start, *, iterations: int = 70, lr: float = 3.
     for step in range(1, iterations + 1):
         xn = ((x - xm) / xs).float().requires_grad_(True)
         loss = 0.0
-        for (label, m, main), h in zip(predictors, has_flops):
+        for (_, m, _), (j_main, j_flops) in zip(predictors, columns):
+            # raw is rebuilt per predictor on purpose: one shared node would sum the predictors'
+            # gradients before the x_std factor instead of after it (not bit-identical)
             raw = xn * m0.x_std + m0.x_mean
             out = m(m.normalize_x(raw)[None])[0]
-            pm = out[m.index(main)]
+            pm = out[j_main]
             loss = loss + F.smooth_l1_loss(pm, pm.detach() + delta)
-            if flops_lambda and h:
-                pf = out[m.index(flops_metric)]
+            if j_flops is not None:
+                pf = out[j_flops]
                 loss = loss + flops_lambda * F.smooth_l1_loss(pf, pf.detach() - delta)
         grad, = torch.autograd.grad(loss, xn)
         with torch.no_grad():
@@ -240,10 +245,7 @@ def propagate(predictors, coding, start, *, iterations: int = 70, lr: float = 3.
     first, last = traj[0], traj[-1]
 
     def pred_flops(e):
-        for (label, _, _), h in zip(predictors, has_flops):
-            if h:
-                return e["predicted"][label][flops_metric]
-        return None
+        return None if flops_label is None else e["predicted"][flops_label][flops_metric]
 
     def flops_change(a, b):
         if a is None or b is None or a["flops"] is None or b["flops"] is None:

@@ -87,8 +87,11 @@ def parse_records(path, items, space: NASBenchMRSpace):
 
     Raises:
         NasbenchError: not a non-empty list of dicts, a bad embedding (the
-            message names the record and gene), a setting that does not match
-            the embedding, missing or non-numeric metrics/flops/params.
+            message names the record and gene), a network setting
+            (``input_channel``, ``inverted_residual_setting``, ``last_channel``)
+            that :meth:`NASBenchMRSpace.from_setting` rejects or that gives
+            another code than the embedding (the message names the record and
+            what was wrong), missing or non-numeric metrics/flops/params.
     """
     if not isinstance(items, list) or not items:
         raise NasbenchError(f"{path}: expected a non-empty list of records, got {type(items).__name__}")
@@ -114,18 +117,17 @@ def parse_records(path, items, space: NASBenchMRSpace):
                     setting = ast.literal_eval(setting)
                 except (ValueError, SyntaxError):
                     raise NasbenchError(f"{path}: record {i}: inverted_residual_setting is not a literal list") from None
-            expect = space.to_setting(code)
-            got = {"input_channel": item.get("input_channel", expect["input_channel"]),
-                   "network_setting": setting, "last_channel": item.get("last_channel", expect["last_channel"])}
-            try:
-                got = {"input_channel": [int(x) for x in got["input_channel"]],
-                       "network_setting": [[int(e[0]), [int(x) for x in e[1]], [int(x) for x in e[2]]]
-                                           for e in got["network_setting"]],
-                       "last_channel": int(got["last_channel"])}
-            except (TypeError, ValueError, IndexError, KeyError):
-                raise NasbenchError(f"{path}: record {i}: malformed network setting") from None
-            if got != expect:
-                raise NasbenchError(f"{path}: record {i}: network setting does not match embedding {key!r}")
+            try:  # absent input_channel / last_channel: the embedding's own
+                got = space.from_setting(item.get("input_channel", code[:2]), setting,
+                                         item.get("last_channel", code[-1]))
+            except (ArchError, TypeError, ValueError) as e:
+                why = (str(e).removeprefix(f"{space.name}: ") if isinstance(e, ArchError) else
+                       f"inverted_residual_setting {setting!r} is not a list of [branches, [convs], [channels]]")
+                raise NasbenchError(f"{path}: record {i}: network setting does not match embedding {key!r}: "
+                                    f"{why}") from None
+            if got != code:
+                raise NasbenchError(f"{path}: record {i}: network setting does not match embedding {key!r}: "
+                                    f"the setting encodes {space.encode(got)!r}")
         if key in records:
             duplicates.append((key, records[key]["index"], i))
             continue

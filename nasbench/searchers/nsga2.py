@@ -20,6 +20,7 @@ architectures.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -36,20 +37,39 @@ def pareto_front(records: list) -> list:
     """Non-dominated records for (maximise ``score``, minimise ``flops``).
 
     ``records``: dicts with ``arch``, ``score``, ``flops``. Returns
-    ``{"arch", "score", "flops"}`` dicts sorted by increasing FLOPs; exact
-    duplicates in (score, flops) are all kept. NaN scores are dropped.
+    ``{"arch", "score", "flops"}`` dicts (``score`` as float, ``flops`` as
+    given) sorted by increasing FLOPs, records with equal FLOPs in input order;
+    exact duplicates in (score, flops) are all kept. NaN scores are dropped; a
+    NaN ``flops`` never dominates nor is dominated (kept, listed last).
+
+    A record is dominated when another has score >= and FLOPs <=, one of them
+    strictly. One sort and one sweep, O(n log n), so it also serves whole
+    benchmarks (the true front of :func:`nasbench.bench_search.plot_pareto`).
     """
     recs = [r for r in records if _score_key(r["score"]) > -np.inf]
     if not recs:
         return []
-    s = np.array([float(r["score"]) for r in recs])
+    s = [float(r["score"]) for r in recs]
     f = np.array([float(r["flops"]) for r in recs])
-    # j dominates i  <=>  s_j >= s_i, f_j <= f_i, and one strictly
-    ge = (s[None, :] >= s[:, None]) & (f[None, :] <= f[:, None])
-    strict = (s[None, :] > s[:, None]) | (f[None, :] < f[:, None])
-    dominated = (ge & strict).any(axis=1)
-    keep = [i for i in np.argsort(f, kind="stable") if not dominated[i]]
-    return [{"arch": recs[i]["arch"], "score": float(s[i]), "flops": recs[i]["flops"]} for i in keep]
+    nan = np.isnan(f)
+    order = np.flatnonzero(~nan)
+    order = order[np.argsort(f[order], kind="stable")].tolist()
+    f = f.tolist()
+    # sweep over groups of equal FLOPs, cheapest first: a record survives iff its score is the
+    # best of its group and beats every score at strictly lower FLOPs
+    keep, best_below, k = [], -math.inf, 0
+    while k < len(order):
+        end = k + 1
+        while end < len(order) and f[order[end]] == f[order[k]]:
+            end += 1
+        group = order[k:end]
+        top = max(s[i] for i in group)
+        if top > best_below:
+            keep += [i for i in group if s[i] == top]
+            best_below = top
+        k = end
+    keep += np.flatnonzero(nan).tolist()
+    return [{"arch": recs[i]["arch"], "score": s[i], "flops": recs[i]["flops"]} for i in keep]
 
 
 class NSGA2Searcher(Searcher):
