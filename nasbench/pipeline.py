@@ -128,18 +128,26 @@ def load_supernet(cfg, ckpt, device):
 
 
 def evaluator_type(cfg, algorithm) -> str:
-    """``cfg.eval.type`` resolved: ``"accuracy"`` or ``"bn_indicator"`` (``auto`` = the algorithm's own).
+    """``cfg.eval.type`` resolved (``auto`` = the algorithm's own).
+
+    ``"accuracy"`` (BN recalibration + validation), ``"bn_indicator"`` (BN-NAS)
+    or ``"genotype"`` (a DARTS supernet: the architecture its parameters select).
 
     Raises:
-        ConfigError: unknown type, or the BN indicator on a supernet without operator choices.
+        ConfigError: unknown type, the BN indicator on a supernet without operator
+            choices, or a per-architecture evaluator on a DARTS supernet.
     """
     kind = cfg.eval.type
     if kind in (None, "auto"):
         kind = getattr(algorithm, "default_evaluator", "accuracy")
-    if kind not in ("accuracy", "bn_indicator"):
-        raise ConfigError(f"eval.type must be auto, accuracy or bn_indicator, got {kind!r}")
+    if kind not in ("accuracy", "bn_indicator", "genotype"):
+        raise ConfigError(f"eval.type must be auto, accuracy, bn_indicator or genotype, got {kind!r}")
     if kind == "bn_indicator" and algorithm.space.family != "op_choice":
         raise ConfigError(f"eval.type bn_indicator needs an operator-choice space, not {algorithm.space.name}")
+    if (kind == "genotype") != (algorithm.space.family == "darts"):
+        raise ConfigError(f"eval.type {kind} does not fit the {algorithm.space.name} space: a DARTS supernet "
+                          "is searched by its architecture parameters (eval.type auto or genotype), "
+                          "other supernets by an evaluator")
     return kind
 
 
@@ -150,7 +158,11 @@ def make_evaluator(cfg, supernet, algorithm, datasets, device):
     ``datasets`` (:class:`SupernetEvaluator`); ``bn_indicator``: BN-NAS's
     data-free score (``datasets`` unused, may be None).
     """
-    if evaluator_type(cfg, algorithm) == "bn_indicator":
+    kind = evaluator_type(cfg, algorithm)
+    if kind == "genotype":
+        raise ConfigError("a DARTS supernet has no per-architecture evaluator; tools/search.py reads "
+                          "the architecture from its parameters")
+    if kind == "bn_indicator":
         from .algorithms.indicator import BNIndicatorEvaluator
         return BNIndicatorEvaluator(supernet)
     recal = make_batches(_loader(cfg, datasets["train"], True, D.DistInfo(0, 1, 0, device),
@@ -181,6 +193,8 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     supernet.set_sync_bn(bool(cfg.train.sync_bn) and dist.distributed)
     algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
     loader = _loader(cfg, datasets["train"], True, dist)
+    if getattr(algorithm, "needs_arch_data", False):  # DARTS: architecture steps on the val split
+        algorithm.arch_loader = _loader(cfg, datasets["val"], True, dist, seed_offset=104729)
     logger = RunLogger(out, rank=dist.rank)
     logger.info("supernet %s (%s): %.2fM params, %d train / %d val images, %d steps/epoch",
                 space.name, cfg.algorithm.type, sum(p.numel() for p in supernet.parameters()) / 1e6,
@@ -220,6 +234,8 @@ def search(cfg: Config, ckpt, out) -> dict:
     dist = D.init_distributed(device=cfg.device)
     _seed_all(int(cfg.seed))
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
+    if evaluator_type(cfg, algorithm) == "genotype":
+        return _genotype_search(cfg, space, supernet, algorithm, out, dist)
     bench = benchmark_for(cfg, space)
     datasets = load_datasets(cfg) if evaluator_type(cfg, algorithm) == "accuracy" else None
     flops_range = _flops_range(cfg)
@@ -271,6 +287,31 @@ def search(cfg: Config, ckpt, out) -> dict:
         logger.info("found %s: score %.2f, %.1fM MACs%s", res["arch"], res["score"], flops / 1e6,
                     f", benchmark {bench.metric} {res['benchmark'][bench.metric]:.2f} rank "
                     f"{res['benchmark']['rank']} regret {res['benchmark']['regret']:.2f}" if bench else "")
+    logger.close()
+    return res
+
+
+def _genotype_search(cfg, space, supernet, algorithm, out, dist) -> dict:
+    """DARTS-style search: the architecture is the argmax of the trained architecture parameters.
+
+    Writes ``out/result.json`` with the usual ``arch``/``flops``/``params`` plus the
+    ``genotype`` (both cells as ``[op, input]`` pairs) and the softmax weights.
+    """
+    import torch.nn.functional as F
+    out = _prepare_out(cfg, out, dist)
+    logger = RunLogger(out, rank=dist.rank, use_tensorboard=False)
+    arch = algorithm.genotype(supernet)
+    flops, params = space.cost(arch)
+    res = {"arch": space.encode(arch), "flops": int(flops), "params": int(params),
+           "algorithm": cfg.algorithm.type, "evaluator": "genotype", "searcher": "argmax",
+           "genotype": {"conv": [list(e) for e in supernet.genotype().normal],
+                        "enhance": [list(e) for e in supernet.genotype().reduce]},
+           "weights": {c: F.softmax(a.detach().cpu(), dim=-1).tolist()
+                       for c, a in (("conv", supernet.alpha_conv), ("enhance", supernet.alpha_enhance))}}
+    if dist.is_main:
+        atomic_write_json(res, out / "result.json")
+        logger.info("genotype %s: %.2fM params, %.1fM MACs (retraining network)", res["arch"],
+                    params / 1e6, flops / 1e6)
     logger.close()
     return res
 

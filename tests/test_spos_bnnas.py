@@ -91,8 +91,9 @@ def test_space_family_matches_the_supernet_it_builds():
     """``family`` is what the pipeline and algorithms dispatch on; it must say which supernet is built."""
     from nasbench.registry import SPACES
     from nasbench.supernets.width import WidthSupernet
-    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet}
-    small = {"mobilenetv2_width": {}, "bnnas_imagenet": {}}
+    from nasbench.supernets.darts import BroadSearchNetwork
+    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet, "darts": BroadSearchNetwork}
+    small = {"bnas_v2": {"search_channels": 8}}
     for name in SPACES.names():
         cls = SPACES.get(name)
         if cls.family is None:

@@ -1,12 +1,13 @@
 """Supernet-training algorithms, one file per method, registered by ``type``."""
 from .base import ChannelCounter, SupernetAlgorithm, build_algorithm
-from . import bcnet, autoslim, uniform, spos, bnnas  # noqa: F401  (registration)
+from . import bcnet, autoslim, uniform, spos, bnnas, darts  # noqa: F401  (registration)
 from .bcnet import BCNet
 from .autoslim import AutoSlim
 from .uniform import UniformSinglePath
 from .spos import SPOS
 from .bnnas import BNNAS
+from .darts import BNASv2
 from .indicator import BNIndicatorEvaluator
 
 __all__ = ["ChannelCounter", "SupernetAlgorithm", "build_algorithm", "BCNet", "AutoSlim", "UniformSinglePath",
-           "SPOS", "BNNAS", "BNIndicatorEvaluator"]
+           "SPOS", "BNNAS", "BNASv2", "BNIndicatorEvaluator"]

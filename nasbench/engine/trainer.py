@@ -149,6 +149,8 @@ class StepContext:
         scaler: the GradScaler (enabled only for fp16 on CUDA).
         step: global step being run (0-based: number of optimizer steps done so far).
         epoch: epoch of the current batch.
+        total_steps, steps_per_epoch: length of the run, optimizer steps (for
+            algorithms with their own epoch-dependent schedules).
         rank, world_size: distributed position (0, 1 in a single process).
 
     Multi-pass steps under DDP (e.g. BCNet's two paths): run the forward AND
@@ -177,6 +179,8 @@ class StepContext:
     scaler: Optional[torch.amp.GradScaler] = None
     step: int = 0
     epoch: int = 0
+    total_steps: int = 0
+    steps_per_epoch: int = 0
     rank: int = 0
     world_size: int = 1
     _in_no_sync: bool = field(default=False, repr=False)
@@ -255,13 +259,15 @@ def build_optimizer(model: nn.Module, cfg: Any, fused: bool = True) -> torch.opt
     ``train`` section or a config holding one). With ``no_wd_bn`` every parameter
     with ``ndim <= 1`` (BatchNorm/LayerNorm weights and biases, all biases) goes
     to a second group with ``weight_decay=0``. Parameters with ``requires_grad=False``
-    are left out. ``fused=False`` keeps the per-parameter implementation, needed
+    are left out, and so are a DARTS supernet's ``model.arch_parameters()``
+    (their own optimizer belongs to the algorithm). ``fused=False`` keeps the per-parameter implementation, needed
     when a step leaves some parameters without a gradient (SPOS: inactive
     candidates): torch's fused SGD rejects a mix of new and existing momentum buffers.
     """
     c = _train_cfg(cfg)
     wd = float(_get(c, "weight_decay") or 0.0)
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    arch = {id(p) for p in model.arch_parameters()} if hasattr(model, "arch_parameters") else set()
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in arch]
     if not params:
         raise ConfigError("build_optimizer: the model has no trainable parameters")
     if _get(c, "no_wd_bn") and wd > 0:
@@ -465,7 +471,7 @@ class Trainer:
         self.ctx = StepContext(
             model=self.model, module=module, criterion=self.criterion, device=self.device,
             amp_dtype=self.amp_dtype, scaler=self.scaler, rank=self.dist.rank,
-            world_size=self.dist.world_size)
+            world_size=self.dist.world_size, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch)
         self.clip_grad = _get(self.cfg, "clip_grad")
         self.clip_mode = str(_get(self.cfg, "clip_mode") or "norm")
         if self.clip_mode not in ("norm", "value"):

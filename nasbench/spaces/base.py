@@ -27,7 +27,8 @@ class SearchSpace:
 
     name = "space"
     #: supernet family: ``"width"`` (channel windows, :class:`~nasbench.spaces.width.WidthSpace`),
-    #: ``"op_choice"`` (one operator per layer, :class:`~nasbench.spaces.op_choice.OpChoiceSpace`)
+    #: ``"op_choice"`` (one operator per layer, :class:`~nasbench.spaces.op_choice.OpChoiceSpace`),
+    #: ``"darts"`` (cells mixed by architecture parameters, :class:`~nasbench.spaces.bnas_v2.BNASv2Space`)
     #: or None (no supernet: benchmark-only spaces such as NAS-Bench-201 or NAS-Bench-MR)
     family: str | None = None
     #: name of the tabular benchmark (``load_benchmark``) holding this space's ground truth, or None

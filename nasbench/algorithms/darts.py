@@ -1,0 +1,158 @@
+"""BNAS-v2: differentiable broad NAS with the confident learning rate (CLR).
+
+Ding et al., "BNAS-v2" (arXiv 2009.08886), sections III-B/C; reference
+``BNASv2CLR/train_search_b_confidence.py`` and ``architect_confidence.py``,
+``BNASv2PC/train_search_b.py`` (METHODS.md section 4.3). Each step:
+
+1. **architecture step** (from ``arch_start_epoch`` on): one batch of the
+   architecture split (the ``val`` part of the training set, which the
+   pipeline hands over as :attr:`BNASv2.arch_loader`), loss through the
+   supernet, backward, one Adam step on the architecture parameters only
+   (first-order DARTS). With CLR the Adam learning rate is
+   ``arch_lr * ((epoch + 1) / E) ** power`` (E = ``confidence_epochs``, default
+   the run's epochs), which damps early architecture updates, when the weights
+   are still poor and parameter-free operations would win. This is the
+   reference's first-order form; its second-order form multiplies the loss by
+   the confidence instead, which Adam, being scale-invariant, largely undoes
+   (METHODS.md 4.7). The weight gradients of this pass are discarded.
+2. **weight step**: the usual supervised forward/backward on the training
+   batch; the trainer then clips (``train.clip_grad``, 5 in the reference) and
+   takes the SGD step. Architecture parameters are not in the SGD optimizer
+   (:func:`nasbench.engine.trainer.build_optimizer` leaves out
+   ``module.arch_parameters()``).
+
+Partial channels and edge normalisation (BNAS-v2 PC) are a property of the
+supernet (``space.kwargs.partial``); this algorithm drives both variants, and
+with ``confidence: false`` it is plain first-order DARTS on the broad network.
+Second-order (unrolled) DARTS is not implemented; asking for it is a
+ConfigError.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import ALGORITHMS
+from .base import SupernetAlgorithm
+
+
+@ALGORITHMS.register("bnas_v2")
+class BNASv2(SupernetAlgorithm):
+    """Alternating architecture (Adam, CLR) and weight (trainer's SGD) steps on a DARTS supernet.
+
+    Args:
+        space: a space of family ``"darts"`` (its supernet has ``arch_parameters()`` and ``genotype()``).
+        arch_lr: Adam learning rate of the architecture parameters (3e-4 CLR, 6e-4 PC).
+        arch_weight_decay: Adam weight decay (1e-3).
+        confidence: bool, use the confident learning rate.
+        confidence_power: exponent of the confidence (2).
+        confidence_epochs: ``E`` of the confidence; None = the run's epochs (50 in the paper).
+        arch_start_epoch: first epoch with architecture steps (0 CLR; 15 PC on CIFAR-10).
+        unrolled: second-order DARTS (not implemented).
+
+    Raises:
+        ConfigError: another space family, ``unrolled: true``, or a non-positive ``arch_lr``.
+    """
+
+    eval_sides = ("left",)
+    default_evaluator = "genotype"
+    #: the pipeline hands this algorithm a loader over the architecture split
+    needs_arch_data = True
+
+    def __init__(self, space, seed=0, arch_lr=3e-4, arch_weight_decay=1e-3, confidence=True,
+                 confidence_power=2.0, confidence_epochs=None, arch_start_epoch=0, unrolled=False, **kwargs):
+        if space.family != "darts":
+            raise ConfigError(f"algorithm bnas_v2 needs a DARTS cell space (e.g. bnas_v2), got {space.name}")
+        if unrolled:
+            raise ConfigError("algorithm.unrolled: second-order (unrolled) DARTS is not implemented; "
+                              "use the first-order form (unrolled: false)")
+        if not float(arch_lr) > 0:
+            raise ConfigError(f"algorithm.arch_lr must be positive, got {arch_lr}")
+        super().__init__(space, seed=seed, **kwargs)
+        self.arch_lr, self.arch_weight_decay = float(arch_lr), float(arch_weight_decay)
+        self.confidence, self.confidence_power = bool(confidence), float(confidence_power)
+        self.confidence_epochs = None if confidence_epochs is None else float(confidence_epochs)
+        self.arch_start_epoch = int(arch_start_epoch)
+        self.arch_loader = None
+        self.arch_optimizer = None
+        self._pending_state = None
+
+    # -- trainer hooks ---------------------------------------------------------
+    def prepare_model(self, module) -> None:
+        """Build the Adam optimizer of ``module.arch_parameters()`` (reference betas (0.5, 0.999))."""
+        self.arch_optimizer = torch.optim.Adam(module.arch_parameters(), lr=self.arch_lr, betas=(0.5, 0.999),
+                                               weight_decay=self.arch_weight_decay)
+        if self._pending_state is not None:
+            self.arch_optimizer.load_state_dict(self._pending_state)
+            self._pending_state = None
+
+    def confidence_factor(self, epoch: int, total_epochs: float) -> float:
+        """``((epoch + 1) / E) ** power`` capped at 1, or 1 without CLR (BNAS-v2 eq. 9)."""
+        if not self.confidence:
+            return 1.0
+        e = self.confidence_epochs or total_epochs
+        return min(1.0, ((epoch + 1) / e) ** self.confidence_power)
+
+    def _arch_batch(self, step: int, device):
+        n = len(self.arch_loader)
+        epoch, i = divmod(int(step), n)
+        x, y = next(self.arch_loader.epoch(epoch, start=i))
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+    def train_step(self, ctx, images, targets) -> dict:
+        """One architecture step (see module doc), then the weight forward/backward.
+
+        ``images`` ``[b, 3, H, W]``, ``targets`` ``[b]``. Returns ``loss`` (weights),
+        ``arch_loss``/``arch_lr`` (when an architecture step ran) and the mean
+        softmax weight on parameter-free operations per cell type
+        (``pfree_conv``, ``pfree_enhance``), which rises when DARTS collapses.
+
+        Raises:
+            RuntimeError: no :attr:`arch_loader` was attached.
+        """
+        from ..supernets.darts import parameter_free_share
+        module = ctx.module
+        if self.arch_optimizer is None:
+            self.prepare_model(module)
+        out = {}
+        if ctx.epoch >= self.arch_start_epoch:
+            if self.arch_loader is None:
+                raise RuntimeError("BNASv2.arch_loader is not set (the pipeline attaches the architecture split)")
+            total_epochs = ctx.total_steps / max(ctx.steps_per_epoch, 1)
+            lr = self.arch_lr * self.confidence_factor(ctx.epoch, math.ceil(total_epochs))
+            for g in self.arch_optimizer.param_groups:
+                g["lr"] = lr
+            xa, ya = self._arch_batch(ctx.step, ctx.device)
+            self.arch_optimizer.zero_grad(set_to_none=True)
+            arch_loss = ctx.criterion(ctx.model(xa), ya)  # fp32: alpha gradients are small
+            arch_loss.backward()
+            self.arch_optimizer.step()
+            for p in module.parameters():  # the weights' gradients of this pass are not used
+                p.grad = None
+            out.update(arch_loss=arch_loss.detach(), arch_lr=lr)
+        with ctx.autocast():
+            loss = ctx.criterion(ctx.model(images), targets)
+        ctx.backward(loss)
+        with torch.no_grad():
+            out["pfree_conv"] = parameter_free_share(module.cell_weights("conv")[0])
+            out["pfree_enhance"] = parameter_free_share(module.cell_weights("enhance")[0])
+        out["loss"] = loss.detach()
+        return out
+
+    def genotype(self, module) -> tuple:
+        """The architecture (space encoding) that ``module``'s current parameters select (DARTS argmax)."""
+        return self.space.from_genotype(module.genotype())
+
+    def state_dict(self) -> dict:
+        return {"arch_optimizer": None if self.arch_optimizer is None else self.arch_optimizer.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        st = (d or {}).get("arch_optimizer")
+        if st is None:
+            return
+        if self.arch_optimizer is None:
+            self._pending_state = st
+        else:
+            self.arch_optimizer.load_state_dict(st)

@@ -1,0 +1,246 @@
+"""BNAS-v2: the broad DARTS search network, the CLR architecture steps and the three tools."""
+import json
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nasbench.algorithms import BNASv2, build_algorithm
+from nasbench.engine.trainer import build_optimizer
+from nasbench.errors import ConfigError
+from nasbench.ops.darts import PRIMITIVES, MixedOp, channel_shuffle
+from nasbench.spaces import build_space
+from nasbench.supernets.darts import NUM_EDGES, BroadSearchNetwork, parameter_free_share
+
+from test_pipeline import REPO, run_tool
+
+CFG = REPO / "configs/bnas_v2/cifar10_cpu.yaml"
+
+
+def space_of(**kw):
+    kwargs = {"search_channels": 8, "init_channels": 8, **kw}
+    return build_space({"type": "bnas_v2", "bins": 4, "min_bins": 0, "kwargs": kwargs})
+
+
+# ----------------------------------------------------------------------------- search network
+@pytest.mark.parametrize("C", [8, 16])
+def test_search_network_widths_follow_the_reference(C):
+    """Reference model_search_b (layers 2, en_layers 1): GAP taps C and 2C, enhancement cell on
+    (2C tap, 16C tap) at node width 4C, its 16C output tap; classifier on 19C features."""
+    net = BroadSearchNetwork(C)
+    assert net.classifier.in_features == 19 * C
+    assert [t.op[1].out_channels for t in net.gap_taps] == [C, 2 * C]
+    assert [t.op[1].out_channels for t in net.en_taps] == [2 * C, 16 * C]
+    cell = net.en_cells[0]
+    assert (cell.preprocess0.op[1].in_channels, cell.preprocess1.op[1].in_channels) == (2 * C, 16 * C)
+    assert cell.preprocess1.op[1].out_channels == 4 * C
+    # the second convolution cell follows a reduction: its first input is factorized-reduced
+    assert type(net.conv_cells[1].preprocess0).__name__ == "FactorizedReduce"
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert [tuple(p.shape) for p in net.arch_parameters()] == [(NUM_EDGES, len(PRIMITIVES))] * 2
+
+
+def test_partial_channels_bypass_and_shuffle():
+    """PC: 1/K of the channels through the ops, the rest passed on unchanged, then shuffled."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 6, 6)
+    op = MixedOp(8, 1, partial=4).eval()
+    w = F.softmax(torch.randn(len(PRIMITIVES)), 0)
+    out = op(x, w)
+    mixed = sum(wi * o(x[:, :2]) for wi, o in zip(w, op._ops))
+    assert torch.allclose(out, channel_shuffle(torch.cat([mixed, x[:, 2:]], 1), 4))
+    # channel 1 of the output is input channel 2 (the first bypassed one)
+    assert torch.equal(out[:, 1], x[:, 2])
+    with pytest.raises(ValueError, match="divisible"):
+        MixedOp(6, 1, partial=4)
+
+
+def test_genotype_keeps_two_strongest_edges_and_ignores_none():
+    net = BroadSearchNetwork(8)
+    with torch.no_grad():
+        net.alpha_conv.zero_()
+        net.alpha_conv[:, PRIMITIVES.index("none")] = 10.0  # 'none' never wins
+        # node 0 (edges 0, 1): sep_conv_5x5 on input 1 strongest, then max_pool on input 0
+        net.alpha_conv[1, PRIMITIVES.index("sep_conv_5x5")] = 5.0
+        net.alpha_conv[0, PRIMITIVES.index("max_pool_3x3")] = 3.0
+        # node 3 (edges 9..13 = inputs 0..4): inputs 4 and 2
+        net.alpha_conv[13, PRIMITIVES.index("dil_conv_3x3")] = 4.0
+        net.alpha_conv[11, PRIMITIVES.index("skip_connect")] = 3.0
+    g = net.genotype()
+    assert g.normal[:2] == [("max_pool_3x3", 0), ("sep_conv_5x5", 1)]
+    assert g.normal[6:] == [("skip_connect", 2), ("dil_conv_3x3", 4)]
+    assert all(op != "none" for op, _ in g.normal + g.reduce)
+    space = space_of()
+    assert space.genotype(space.from_genotype(g)).normal == g.normal
+
+
+def test_edge_normalisation_changes_the_chosen_edges():
+    """PC: an edge's strength is its op weight times softmax(beta) over the node's edges."""
+    net = BroadSearchNetwork(8, partial=4)
+    with torch.no_grad():
+        net.alpha_enhance.zero_()
+        net.alpha_enhance[2, PRIMITIVES.index("sep_conv_3x3")] = 2.0  # node 1: input 0 strongest op
+        net.beta_enhance.zero_()
+    assert [j for _, j in net.genotype().reduce[2:4]][0] == 0
+    with torch.no_grad():
+        net.beta_enhance[2] = -10.0  # ... but its edge is normalised away
+    assert 0 not in [j for _, j in net.genotype().reduce[2:4]]
+    assert len(net.arch_parameters()) == 4
+
+
+def test_weight_optimizer_leaves_out_the_architecture_parameters():
+    net = BroadSearchNetwork(8, partial=4)
+    opt = build_optimizer(net, dict(lr=0.1, momentum=0.9, weight_decay=3e-4))
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert not in_opt & {id(p) for p in net.arch_parameters()}
+    assert len(in_opt) == sum(1 for _ in net.parameters()) - 4
+
+
+# ----------------------------------------------------------------------------- algorithm
+class _Ctx:
+    """The parts of the trainer's StepContext the algorithm uses (one process)."""
+
+    def __init__(self, net, epoch=0, steps_per_epoch=10, total_steps=40):
+        self.model = self.module = net
+        self.criterion = nn.CrossEntropyLoss()
+        self.device = torch.device("cpu")
+        self.step, self.epoch = epoch * steps_per_epoch, epoch
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+
+    def autocast(self):
+        import contextlib
+        return contextlib.nullcontext()
+
+    def backward(self, loss, last=True):
+        loss.backward()
+
+
+class _ArchLoader:
+    def __init__(self, x, y):
+        self.x, self.y, self.calls = x, y, []
+
+    def __len__(self):
+        return 3
+
+    def epoch(self, e, start=0):
+        self.calls.append((e, start))
+        yield self.x, self.y
+
+
+def _algo_and_net(**kw):
+    torch.manual_seed(0)
+    space = space_of(partial=4)
+    alg = BNASv2(space, arch_lr=0.01, **kw)
+    net = space.build_supernet()
+    alg.arch_loader = _ArchLoader(torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,)))
+    return alg, net
+
+
+def test_step_updates_alpha_by_adam_and_keeps_only_the_weight_gradients():
+    alg, net = _algo_and_net(confidence=False)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    a0 = [p.detach().clone() for p in net.arch_parameters()]
+    ref = BroadSearchNetwork(8, partial=4)
+    ref.load_state_dict(net.state_dict())
+    out = alg.train_step(_Ctx(net, epoch=1), x, y)
+    assert alg.arch_loader.calls == [(3, 1)]  # step 10 of a 3-batch architecture loader
+    assert all(not torch.equal(a, p) for a, p in zip(a0, net.arch_parameters()))
+    # Adam's first step moves every alpha entry with a gradient by about lr
+    moved = (net.alpha_conv - a0[0]).abs()
+    assert moved.max().item() == pytest.approx(0.01, rel=1e-3)
+    # the weights' gradients are those of the training batch alone, at the updated alphas
+    with torch.no_grad():
+        for p, q in zip(ref.arch_parameters(), net.arch_parameters()):
+            p.copy_(q)
+    F.cross_entropy(ref(x), y).backward()
+    for (n, p), q in zip(net.named_parameters(), ref.parameters()):
+        if "alpha" not in n and "beta" not in n and p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, atol=1e-6), n
+    assert {"loss", "arch_loss", "arch_lr", "pfree_conv", "pfree_enhance"} <= set(out)
+
+
+def test_confident_learning_rate_and_late_start():
+    alg, net = _algo_and_net(confidence=True, confidence_power=2)
+    assert [alg.confidence_factor(e, 50) for e in (0, 9, 49)] == pytest.approx([1 / 2500, 0.04, 1.0])
+    out = alg.train_step(_Ctx(net, epoch=1, steps_per_epoch=10, total_steps=40), *_batch())
+    assert out["arch_lr"] == pytest.approx(0.01 * (2 / 4) ** 2)  # E = the run's 4 epochs
+    late, net2 = _algo_and_net(arch_start_epoch=2)
+    a0 = net2.alpha_conv.detach().clone()
+    out = late.train_step(_Ctx(net2, epoch=1), *_batch())
+    assert "arch_loss" not in out and torch.equal(a0, net2.alpha_conv) and not late.arch_loader.calls
+
+
+def _batch():
+    return torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+
+
+def test_parameter_free_share():
+    w = torch.zeros(NUM_EDGES, len(PRIMITIVES))
+    w[:, PRIMITIVES.index("skip_connect")] = 1.0
+    assert parameter_free_share(w) == 1.0
+    assert parameter_free_share(torch.full((NUM_EDGES, 8), 1 / 8)) == pytest.approx(3 / 8)
+
+
+def test_config_errors():
+    space = space_of()
+    with pytest.raises(ConfigError, match="unrolled"):
+        build_algorithm({"type": "bnas_v2", "unrolled": True}, space)
+    with pytest.raises(ConfigError, match="DARTS"):
+        build_algorithm({"type": "bnas_v2"}, build_space({"type": "nas_bench_macro", "bins": 4, "min_bins": 0}))
+    with pytest.raises(ConfigError, match="divide"):
+        space_of(search_channels=6, partial=4)
+
+
+# ----------------------------------------------------------------------------- tools
+def tiny_opts(data_root):
+    return [f"data.root={data_root}", "data.train_size=96", "data.val_size=64", "data.test_size=64",
+            "data.batch_size=32", "data.eval_batch_size=64", "train.epochs=2", "train.log_interval=1",
+            "train.ckpt_interval=2", "retrain.max_steps=2", "retrain.log_interval=1"]
+
+
+def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
+    opts = tiny_opts(data_root)
+    full, part = tmp_path / "full", tmp_path / "part"
+    run_tool("train_supernet.py", "--cfg", CFG, "--out", full, "--opts", *opts)
+    from nasbench.config import load_config
+    from nasbench.pipeline import train_supernet
+    train_supernet(load_config(CFG, opts), part, stop_after=4)  # preempted after 4 of 6 steps
+    train_supernet(load_config(CFG, opts), part, resume=True)
+    a = torch.load(full / "checkpoints/last.pth", weights_only=False)
+    b = torch.load(part / "checkpoints/last.pth", weights_only=False)
+    assert a["step"] == b["step"] == 6
+    for k in ("alpha_conv", "alpha_enhance", "beta_conv", "beta_enhance"):
+        assert torch.equal(a["model"][k], b["model"][k]), k  # Adam state and batches resumed exactly
+    logs = [json.loads(line) for line in (full / "log.jsonl").read_text().splitlines()]
+    lrs = [r["train/arch_lr"] for r in logs if "train/arch_lr" in r]
+    assert lrs[0] == pytest.approx(6e-4 / 4) and lrs[-1] == pytest.approx(6e-4)  # CLR over 2 epochs
+    sdir = tmp_path / "search"
+    run_tool("search.py", "--cfg", CFG, "--ckpt", full / "checkpoints/last.pth", "--out", sdir, "--opts", *opts)
+    res = json.loads((sdir / "result.json").read_text())
+    space = build_space({"type": "bnas_v2", "bins": 4, "min_bins": 0,
+                         "kwargs": {"search_channels": 8, "partial": 4, "init_channels": 16}})
+    arch = space.decode(res["arch"])
+    assert (res["flops"], res["params"]) == space.cost(arch)
+    net = space.build_supernet()
+    net.load_state_dict(a["model"])
+    assert space.from_genotype(net.genotype()) == arch
+    rdir = tmp_path / "retrain"
+    run_tool("retrain.py", "--cfg", CFG, "--arch", sdir / "result.json", "--out", rdir, "--opts", *opts)
+    assert json.loads((rdir / "result.json").read_text())["params"] == res["params"]
+
+
+def test_per_architecture_evaluators_do_not_fit_a_darts_supernet():
+    from nasbench.config import load_config
+    from nasbench.pipeline import evaluator_type, make_evaluator
+    space = space_of()
+    alg = build_algorithm({"type": "bnas_v2"}, space)
+    assert evaluator_type(load_config(CFG), alg) == "genotype"
+    for kind in ("accuracy", "bn_indicator"):
+        with pytest.raises(ConfigError):
+            evaluator_type(load_config(CFG, [f"eval.type={kind}"]), alg)
+    with pytest.raises(ConfigError, match="no per-architecture evaluator"):
+        make_evaluator(load_config(CFG), space.build_supernet(), alg, None, torch.device("cpu"))
+    spos = build_algorithm({"type": "spos"}, build_space({"type": "nas_bench_macro", "bins": 4, "min_bins": 0}))
+    with pytest.raises(ConfigError, match="genotype"):
+        evaluator_type(load_config(CFG, ["eval.type=genotype"]), spos)
