@@ -143,3 +143,23 @@ def test_spos_and_bnnas_under_two_process_ddp(data_root, tmp_path, bench_root):
         if keys:
             moved[(layer, value)] = any(not torch.equal(states["spos"][k], init[k]) for k in keys)
     assert moved and {lv for lv, m in moved.items() if m} == {lv for lv in moved if lv in on_path}
+
+
+def test_bnas_v2_under_two_process_ddp(data_root, tmp_path):
+    """BNAS-v2 under torchrun/gloo: each rank takes its architecture batches from its own shard, and
+    the all-reduced alpha gradients leave both ranks with the same Adam state and the same alphas."""
+    cfg = REPO / "configs/bnas_v2/cifar10_cpu.yaml"
+    opts = [f"data.root={data_root}", "data.train_size=128", "data.val_size=128", "data.batch_size=32",
+            "train.max_steps=3", "train.ckpt_interval=100", "train.log_interval=1"]
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                        f"--master_port={_free_port()}", "tools/train_supernet.py", "--cfg", str(cfg),
+                        "--out", str(tmp_path / "ddp"), "--opts", *opts], cwd=REPO,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    st = load_checkpoint(tmp_path / "ddp/checkpoints/last.pth")
+    assert st["world_size"] == 2 and st["step"] == 3
+    r0, r1 = (r["arch_optimizer"]["state"] for r in st["algorithm_ranks"])
+    assert r0.keys() == r1.keys() and len(r0) == 4  # alpha and beta of both cell types
+    for k in r0:
+        assert r0[k]["exp_avg"].abs().max() > 0
+        assert torch.allclose(r0[k]["exp_avg"], r1[k]["exp_avg"], rtol=1e-5, atol=1e-9), k
