@@ -175,6 +175,32 @@ def _batch():
     return torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
 
 
+def test_drop_path_ramps_per_epoch_in_the_trainer(tmp_path):
+    """Retraining: drop_path_prob = drop_path * epoch / epochs (reference train_b.py), set per epoch."""
+    from nasbench.engine.trainer import HookBase, StandardAlgorithm, Trainer
+
+    class Loader:
+        def __len__(self):
+            return 2
+
+        def epoch(self, e, start=0):
+            for _ in range(start, 2):
+                yield torch.randn(2, 3, 32, 32), torch.randint(0, 10, (2,))
+
+    class Seen(HookBase):
+        probs = []
+
+        def after_step(self, trainer, metrics):
+            self.probs.append(trainer.module.drop_path_prob)
+
+    net = space_of().build(space_of().sample(__import__("numpy").random.default_rng(0)))
+    cfg = dict(epochs=4, lr=0.01, drop_path=0.2, log_interval=100, ckpt_interval=100)
+    Trainer(net, StandardAlgorithm(), Loader(), cfg, tmp_path / "a", hooks=[Seen()]).fit()
+    assert Seen.probs == pytest.approx([0, 0, 0.05, 0.05, 0.1, 0.1, 0.15, 0.15])
+    with pytest.raises(ConfigError, match="drop_path_prob"):
+        Trainer(nn.Linear(2, 2), StandardAlgorithm(), Loader(), cfg, tmp_path / "b")
+
+
 def test_parameter_free_share():
     w = torch.zeros(NUM_EDGES, len(PRIMITIVES))
     w[:, PRIMITIVES.index("skip_connect")] = 1.0
@@ -215,6 +241,12 @@ def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
     logs = [json.loads(line) for line in (full / "log.jsonl").read_text().splitlines()]
     lrs = [r["train/arch_lr"] for r in logs if "train/arch_lr" in r]
     assert lrs[0] == pytest.approx(6e-4 / 4) and lrs[-1] == pytest.approx(6e-4)  # CLR over 2 epochs
+    # the collapse signal can be plotted from the log; a key that was not logged is one clear error
+    p = run_tool("plot_log.py", "--runs", full, part, "--keys", "train/pfree_conv", "train/arch_lr",
+                 "--out", tmp_path / "pfree.png")
+    assert (tmp_path / "pfree.png").is_file() and p.stdout.count("->") == 4
+    p = run_tool("plot_log.py", "--runs", full, "--keys", "train/nope", "--out", tmp_path / "x.png", check=False)
+    assert p.returncode == 2 and "train/pfree_conv" in p.stderr and not (tmp_path / "x.png").exists()
     sdir = tmp_path / "search"
     run_tool("search.py", "--cfg", CFG, "--ckpt", full / "checkpoints/last.pth", "--out", sdir, "--opts", *opts)
     res = json.loads((sdir / "result.json").read_text())

@@ -57,7 +57,7 @@ TRAIN_DEFAULTS = dict(
     epochs=100, max_steps=None, lr=0.1, min_lr=0.0, warmup_epochs=0, warmup_lr=0.0,
     momentum=0.9, nesterov=True, weight_decay=5e-4, no_wd_bn=True, label_smoothing=0.0,
     clip_grad=None, clip_mode="norm", schedule="cosine", ema=None, amp="none", sync_bn=False,
-    log_interval=50, ckpt_interval=1000,
+    log_interval=50, ckpt_interval=1000, drop_path=0.0,
 )
 
 
@@ -472,6 +472,10 @@ class Trainer:
             model=self.model, module=module, criterion=self.criterion, device=self.device,
             amp_dtype=self.amp_dtype, scaler=self.scaler, rank=self.dist.rank,
             world_size=self.dist.world_size, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch)
+        self.drop_path = float(_get(self.cfg, "drop_path") or 0.0)
+        if self.drop_path and not hasattr(module, "drop_path_prob"):
+            raise ConfigError(f"drop_path={self.drop_path}: {type(module).__name__} has no drop_path_prob "
+                              "(only DARTS-cell networks use drop path)")
         self.clip_grad = _get(self.cfg, "clip_grad")
         self.clip_mode = str(_get(self.cfg, "clip_mode") or "norm")
         if self.clip_mode not in ("norm", "value"):
@@ -634,6 +638,8 @@ class Trainer:
         try:
             while self.step < end:
                 epoch, start = self.epoch, self.batch_idx
+                if self.drop_path:  # DARTS retraining: drop_path * epoch / epochs, set per epoch
+                    self.module.drop_path_prob = self.drop_path * epoch * self.steps_per_epoch / self.total_steps
                 ran = 0
                 for i, (images, targets) in enumerate(self.loader.epoch(epoch, start=start), start):
                     images = images.to(self.device, non_blocking=True)

@@ -65,24 +65,32 @@ def plot_channel_counts(counts, path, title="", labels=None):
     plt.close(fig)
 
 
-def plot_tau_curves(curves: dict, path, title="", reference: dict | None = None):
-    """Kendall tau (y) against training progress (x) for one or more runs.
+def plot_curves(curves: dict, path, title="", xlabel="epoch", ylabel="", reference: dict | None = None,
+                marker: str | None = "."):
+    """One line per run: ``curves`` = ``{label: (x values, y values)}``.
 
-    ``curves``: ``{label: (x values, tau values)}`` (x in epochs or steps);
-    ``reference``: optional ``{label: tau}`` drawn as horizontal dashed lines
-    (e.g. the FLOPs proxy on the same architectures).
+    ``reference``: optional ``{label: y}`` drawn as horizontal dashed lines.
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (x, y) in curves.items():
-        ax.plot(x, y, marker=".", label=label)
-    for label, tau in (reference or {}).items():
-        ax.axhline(tau, linestyle="--", color="grey", linewidth=1)
-        ax.annotate(label, (ax.get_xlim()[0], tau), fontsize=8, va="bottom")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("Kendall tau vs benchmark")
+        ax.plot(x, y, marker=marker, label=label)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, linestyle="--", color="grey", linewidth=1)
+        ax.annotate(label, (ax.get_xlim()[0], value), fontsize=8, va="bottom")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
     plt.close(fig)
+
+
+def plot_tau_curves(curves: dict, path, title="", reference: dict | None = None):
+    """Kendall tau (y) against training progress in epochs (x) for one or more runs.
+
+    ``curves``: ``{label: (epochs, tau values)}``; ``reference``: optional
+    ``{label: tau}`` (e.g. the FLOPs proxy on the same architectures).
+    """
+    plot_curves(curves, path, title=title, xlabel="epoch", ylabel="Kendall tau vs benchmark", reference=reference)
