@@ -42,3 +42,25 @@ def run_cli(main, argv=None) -> int:
 
     cleanup()  # a tool run by torchrun/slurm leaves no process group to interpreter teardown
     return 0
+
+
+def labelled_run_files(runs, labels, filename: str, hint: str) -> list:
+    """``[(label, run/filename)]`` for the plotting tools, labels defaulting to the folder names.
+
+    Raises:
+        NasbenchError: a label count that differs from the run count, or a missing
+            file (the message ends with ``hint``).
+    """
+    from pathlib import Path
+
+    from .errors import NasbenchError
+    labels = labels or [Path(r).name for r in runs]
+    if len(labels) != len(runs):
+        raise NasbenchError(f"--labels has {len(labels)} entries for {len(runs)} --runs")
+    out = []
+    for run, label in zip(runs, labels):
+        f = Path(run) / filename
+        if not f.is_file():
+            raise NasbenchError(f"{f} does not exist ({hint})")
+        out.append((label, f))
+    return out

@@ -27,19 +27,13 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import json
-    from pathlib import Path
 
     from nasbench.errors import NasbenchError
     from nasbench.metrics.plots import plot_curves
+    from nasbench.utils import labelled_run_files
 
-    labels = args.labels or [Path(r).name for r in args.runs]
-    if len(labels) != len(args.runs):
-        raise NasbenchError(f"--labels has {len(labels)} entries for {len(args.runs)} --runs")
     curves = {}
-    for run, label in zip(args.runs, labels):
-        f = Path(run) / "log.jsonl"
-        if not f.is_file():
-            raise NasbenchError(f"{f} does not exist (not a training run folder?)")
+    for label, f in labelled_run_files(args.runs, args.labels, "log.jsonl", "not a training run folder?"):
         records = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
         for key in args.keys:
             pts = [(r["step"], r[key]) for r in records if key in r]

@@ -28,19 +28,14 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import json
-    from pathlib import Path
 
     from nasbench.errors import NasbenchError
     from nasbench.metrics.plots import plot_tau_curves
+    from nasbench.utils import labelled_run_files
 
-    labels = args.labels or [Path(r).name for r in args.runs]
-    if len(labels) != len(args.runs):
-        raise NasbenchError(f"--labels has {len(labels)} entries for {len(args.runs)} --runs")
     curves = {}
-    for run, label in zip(args.runs, labels):
-        f = Path(run) / "indicator_tau.json"
-        if not f.is_file():
-            raise NasbenchError(f"{f} does not exist (train with rank_eval.track_interval set)")
+    for label, f in labelled_run_files(args.runs, args.labels, "indicator_tau.json",
+                                       "train with rank_eval.track_interval set"):
         hist = json.loads(f.read_text())["history"]
         x, y = [h["epoch"] for h in hist], [h["kendall_tau"] for h in hist]
         curves[label] = (x, y)
