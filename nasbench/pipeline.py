@@ -235,7 +235,7 @@ def search(cfg: Config, ckpt, out) -> dict:
     _seed_all(int(cfg.seed))
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
     if evaluator_type(cfg, algorithm) == "genotype":
-        return _genotype_search(cfg, space, supernet, algorithm, out, dist)
+        return _genotype_search(cfg, space, supernet, out, dist)
     bench = benchmark_for(cfg, space)
     datasets = load_datasets(cfg) if evaluator_type(cfg, algorithm) == "accuracy" else None
     flops_range = _flops_range(cfg)
@@ -291,23 +291,28 @@ def search(cfg: Config, ckpt, out) -> dict:
     return res
 
 
-def _genotype_search(cfg, space, supernet, algorithm, out, dist) -> dict:
+def _genotype_search(cfg, space, supernet, out, dist) -> dict:
     """DARTS-style search: the architecture is the argmax of the trained architecture parameters.
 
     Writes ``out/result.json`` with the usual ``arch``/``flops``/``params`` plus the
-    ``genotype`` (both cells as ``[op, input]`` pairs) and the softmax weights.
+    ``genotype`` (both cells as ``[op, input]`` pairs), the softmax operation
+    weights ``[14][8]`` per cell and, with partial channels, the edge weights ``[14]``.
     """
-    import torch.nn.functional as F
     out = _prepare_out(cfg, out, dist)
     logger = RunLogger(out, rank=dist.rank, use_tensorboard=False)
-    arch = algorithm.genotype(supernet)
+    genotype = supernet.genotype()
+    arch = space.from_genotype(genotype)
     flops, params = space.cost(arch)
     res = {"arch": space.encode(arch), "flops": int(flops), "params": int(params),
            "algorithm": cfg.algorithm.type, "evaluator": "genotype", "searcher": "argmax",
-           "genotype": {"conv": [list(e) for e in supernet.genotype().normal],
-                        "enhance": [list(e) for e in supernet.genotype().reduce]},
-           "weights": {c: F.softmax(a.detach().cpu(), dim=-1).tolist()
-                       for c, a in (("conv", supernet.alpha_conv), ("enhance", supernet.alpha_enhance))}}
+           "genotype": {"conv": [list(e) for e in genotype.normal], "enhance": [list(e) for e in genotype.reduce]},
+           "weights": {}, "edge_weights": {}}
+    with torch.no_grad():
+        for cell in ("conv", "enhance"):
+            w, e = supernet.cell_weights(cell)
+            res["weights"][cell] = w.cpu().tolist()
+            if e is not None:
+                res["edge_weights"][cell] = e.cpu().tolist()
     if dist.is_main:
         atomic_write_json(res, out / "result.json")
         logger.info("genotype %s: %.2fM params, %.1fM MACs (retraining network)", res["arch"],

@@ -256,6 +256,8 @@ def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
                          "kwargs": {"search_channels": 8, "partial": 4, "init_channels": 16}})
     arch = space.decode(res["arch"])
     assert (res["flops"], res["params"]) == space.cost(arch)
+    assert all(sum(row) == pytest.approx(1) for row in res["weights"]["conv"] + res["weights"]["enhance"])
+    assert len(res["edge_weights"]["enhance"]) == 14  # the CPU config uses partial channels
     net = space.build_supernet()
     net.load_state_dict(a["model"])
     assert space.from_genotype(net.genotype()) == arch

@@ -141,10 +141,6 @@ class BNASv2(SupernetAlgorithm):
         out["loss"] = loss.detach()
         return out
 
-    def genotype(self, module) -> tuple:
-        """The architecture (space encoding) that ``module``'s current parameters select (DARTS argmax)."""
-        return self.space.from_genotype(module.genotype())
-
     def state_dict(self) -> dict:
         return {"arch_optimizer": None if self.arch_optimizer is None else self.arch_optimizer.state_dict()}
 
