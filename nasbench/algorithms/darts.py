@@ -92,7 +92,7 @@ class BNASv2(SupernetAlgorithm):
         """``((epoch + 1) / E) ** power`` capped at 1, or 1 without CLR (BNAS-v2 eq. 9)."""
         if not self.confidence:
             return 1.0
-        e = self.confidence_epochs or total_epochs
+        e = max(self.confidence_epochs or total_epochs, 1)
         return min(1.0, ((epoch + 1) / e) ** self.confidence_power)
 
     def _arch_batch(self, step: int, device):

@@ -250,7 +250,7 @@ def cleanup() -> None:
     waits at a barrier so no rank closes its gloo connections while a peer is still using
     them, then destroys the group. Without this, a rank exiting with a live gloo group could
     abort in interpreter teardown ("terminate called without an active exception",
-    SIGABRT), about one run in fifteen on a 2-core machine.
+    SIGABRT), in 2 of about 45 runs of the DDP engine test on a 2-core machine.
     """
     if not _dist_on():
         return
