@@ -160,6 +160,25 @@ def test_step_updates_alpha_by_adam_and_keeps_only_the_weight_gradients():
     assert {"loss", "arch_loss", "arch_lr", "pfree_conv", "pfree_enhance"} <= set(out)
 
 
+def test_architecture_batches_follow_the_step_and_reuse_one_iterator_per_epoch():
+    class Numbered:
+        calls = []
+
+        def __len__(self):
+            return 3
+
+        def epoch(self, e, start=0):
+            self.calls.append((e, start))
+            for i in range(start, 3):
+                yield torch.full((1,), 10.0 * e + i), torch.zeros(1)
+
+    alg = BNASv2(space_of(), arch_lr=0.01)
+    alg.arch_loader = Numbered()
+    seen = [alg._arch_batch(t, "cpu")[0].item() for t in (0, 1, 2, 3, 4, 8, 9)]
+    assert seen == [0, 1, 2, 10, 11, 22, 30]
+    assert Numbered.calls == [(0, 0), (1, 0), (2, 2), (3, 0)]  # new iterators only at epochs and the jump
+
+
 def test_confident_learning_rate_and_late_start():
     alg, net = _algo_and_net(confidence=True, confidence_power=2)
     assert [alg.confidence_factor(e, 50) for e in (0, 9, 49)] == pytest.approx([1 / 2500, 0.04, 1.0])

@@ -76,6 +76,7 @@ class BNASv2(SupernetAlgorithm):
         self.confidence_epochs = None if confidence_epochs is None else float(confidence_epochs)
         self.arch_start_epoch = int(arch_start_epoch)
         self.arch_loader = None
+        self._arch_iter, self._arch_next = None, None
         self.arch_optimizer = None
         self._pending_state = None
 
@@ -96,9 +97,18 @@ class BNASv2(SupernetAlgorithm):
         return min(1.0, ((epoch + 1) / e) ** self.confidence_power)
 
     def _arch_batch(self, step: int, device):
+        """Batch ``step mod len`` of architecture epoch ``step // len`` (deterministic, so resume is exact).
+
+        Consecutive steps reuse one epoch iterator; a jump (resume) starts a new one there.
+        """
         n = len(self.arch_loader)
         epoch, i = divmod(int(step), n)
-        x, y = next(self.arch_loader.epoch(epoch, start=i))
+        if self._arch_iter is None or self._arch_next != (epoch, i):
+            self._arch_iter = self.arch_loader.epoch(epoch, start=i)
+        x, y = next(self._arch_iter)
+        self._arch_next = (epoch, i + 1) if i + 1 < n else (epoch + 1, 0)
+        if i + 1 == n:
+            self._arch_iter = None
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
     def train_step(self, ctx, images, targets) -> dict:
