@@ -16,7 +16,17 @@ A config file is a YAML mapping. Resolution of ``load_config(path, opts)``:
    every key always exists.
 
 The defaults file is also the schema: every key must exist there, except below
-a key whose default is an empty mapping ``{}`` (free-form, e.g. ``space.kwargs``).
+a key whose default is an empty mapping ``{}`` (free-form), and except in the
+*typed sections* ``space``, ``algorithm``, ``search`` and ``eval``
+(:data:`nasbench.registry.TYPED_SECTIONS`): there the defaults file holds only
+the keys common to every type (``type`` itself, ``search.flops_budget``, ...),
+and the other keys are those the registered class of the chosen ``type``
+declares (:class:`nasbench.registry.Key`: default, doc, type, range, unit).
+A key that does not apply to the chosen type is an error naming the type, the
+file that set it and the closest valid key; the resolved config holds exactly
+the keys that apply. When a file or ``--opts`` changes a typed section's
+``type``, the keys it inherited that the new type does not declare are dropped
+(common keys and keys both types declare, such as ``search.population``, stay). ``eval.type: auto`` resolves to the algorithm's ``default_evaluator``.
 A value whose type contradicts a non-null default is rejected (an int is
 accepted for a float; an integral float for an int; null always).
 """
@@ -129,6 +139,20 @@ def _type_error(value, default):
     return None if ok else type(default).__name__
 
 
+def _typed_keys() -> list:
+    """``section.key`` of every key any registered type of a typed section declares (for hints)."""
+    from .registry import TYPED_SECTIONS, load_registrations
+    load_registrations()
+    return sorted({f"{sec}.{k}" for sec, reg in TYPED_SECTIONS.items() for n in reg.names()
+                   for k in reg.keys_of(n)})
+
+
+def _typed(prefix, key=None):
+    """True for a key inside a typed section (checked against its type's keys later)."""
+    from .registry import TYPED_SECTIONS
+    return prefix.count(".") == 1 and prefix[:-1] in TYPED_SECTIONS
+
+
 def _check(data, schema, source, prefix="", full_schema=None):
     """Raise ConfigError for keys of ``data`` missing from ``schema`` or of the wrong type."""
     full_schema = schema if full_schema is None else full_schema
@@ -136,9 +160,11 @@ def _check(data, schema, source, prefix="", full_schema=None):
         dotted = prefix + str(key)
         if key == "_delete_" and prefix:
             continue
+        if key not in schema and _typed(prefix):
+            continue  # a type-specific key: resolve_typed_sections checks it
         if key not in schema:
             close = [prefix + c for c in difflib.get_close_matches(str(key), map(str, schema), n=1)]
-            every = list(_dotted_keys(full_schema))
+            every = list(_dotted_keys(full_schema)) + _typed_keys()
             close = close or difflib.get_close_matches(dotted, every, n=1)
             close = close or [k for k in every if k.endswith("." + str(key))][:2]
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
@@ -154,12 +180,25 @@ def _check(data, schema, source, prefix="", full_schema=None):
             _check(value, default, source, dotted + ".", full_schema)
 
 
-def _merge(base, override):
+def _merge(base, override, top=True):
     """Merge ``override`` into a copy of ``base`` (see the module docstring)."""
+    from .registry import TYPED_SECTIONS
     out = dict(base)
     for k, v in override.items():
+        old = out.get(k)
+        if (top and k in TYPED_SECTIONS and isinstance(v, dict) and isinstance(old, dict)
+                and "type" in v and "type" in old and v["type"] != old["type"]):
+            # a new type: inherited keys stay only where they apply to it (common or declared keys)
+            keep = set(_defaults().get(k, {}))
+            try:
+                from .registry import load_registrations
+                load_registrations()
+                keep |= set(TYPED_SECTIONS[k].keys_of(v["type"]))
+            except ConfigError:
+                pass  # an unknown type is reported when the section is resolved
+            out[k] = {key: val for key, val in old.items() if key in keep}
         if isinstance(v, dict) and not v.get("_delete_") and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = _merge(out[k], v, top=False)
         else:
             out[k] = _strip_delete(v)
     return out
@@ -171,7 +210,16 @@ def _strip_delete(v):
     return copy.deepcopy(v)
 
 
-def _load_file(path, schema, stack, referrer=None):
+def _record(prov, data, source):
+    """Remember which file set each key of a typed section (for error messages)."""
+    from .registry import TYPED_SECTIONS
+    for sec in TYPED_SECTIONS:
+        if isinstance(data.get(sec), dict):
+            for key in data[sec]:
+                prov[f"{sec}.{key}"] = source
+
+
+def _load_file(path, schema, stack, referrer=None, prov=None):
     real = os.path.realpath(path)
     if real in stack:
         chain = " -> ".join(stack[stack.index(real):] + [real])
@@ -186,7 +234,9 @@ def _load_file(path, schema, stack, referrer=None):
     merged = {}
     for b in bases:
         b = os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(b))
-        merged = _merge(merged, _load_file(b, schema, stack + [real], path))
+        merged = _merge(merged, _load_file(b, schema, stack + [real], path, prov))
+    if prov is not None:
+        _record(prov, data, path)
     return _merge(merged, data)
 
 
@@ -225,10 +275,86 @@ def load_config(path, opts=None):
     malformed ``opts`` item.
     """
     schema = _defaults()
-    data = _load_file(os.fspath(path), schema, [])
+    prov: dict = {}
+    data = _load_file(os.fspath(path), schema, [], prov=prov)
     overrides = parse_opts(opts)
     _check(overrides, schema, "--opts")
-    return Config(_merge(schema, _merge(data, overrides)))
+    _record(prov, overrides, "--opts")
+    cfg = _merge(schema, _merge(data, overrides))
+    resolve_typed_sections(cfg, prov, default_source=os.fspath(path))
+    return Config(cfg)
+
+
+def resolve_section(sec: str, section, prov: dict | None = None, default_source: str = "the config",
+                    auto_type: str | None = None) -> dict:
+    """One typed section (``space``, ``algorithm``, ``search``, ``eval``) checked and completed.
+
+    Resolves ``type`` (aliases; ``auto`` -> ``auto_type``), rejects keys the type
+    does not declare (naming the type, the file that set the key from ``prov``
+    and the closest valid key), checks each value against its
+    :class:`~nasbench.registry.Key` and fills in the type's defaults. Keys common
+    to every type of the section (those of ``config_defaults.yaml``) pass
+    unchecked here (the file-level schema checks them).
+
+    Returns:
+        A new plain dict with ``type`` first.
+
+    Raises:
+        ConfigError: unknown type, a key that does not apply, or a bad value.
+    """
+    from .registry import TYPED_SECTIONS, load_registrations
+    load_registrations()
+    registry = TYPED_SECTIONS[sec]
+    prov = prov or {}
+    section = dict(section or {})
+    kind = section.get("type")
+    if kind in (None, "auto") and auto_type is not None:
+        kind = auto_type
+    try:
+        kind = registry.canonical(kind)
+    except ConfigError as e:
+        raise ConfigError(f"{sec}.type in {prov.get(sec + '.type', default_source)}: {e}") from None
+    common = _defaults().get(sec, {})
+    keys = registry.keys_of(kind)
+    out = {"type": kind}
+    for name, value in section.items():
+        if name == "type":
+            continue
+        source = prov.get(f"{sec}.{name}", default_source)
+        if name in keys:
+            out[name] = keys[name].check(value, f"config key '{sec}.{name}' in {source} ({sec}.type {kind})")
+        elif name in common:
+            out[name] = value
+        else:
+            valid = sorted((set(keys) | set(common)) - {"type"})
+            close = difflib.get_close_matches(str(name), valid, n=1)
+            hint = (f"; did you mean '{sec}.{close[0]}'?" if close
+                    else f"; valid keys: {', '.join(valid) or 'none'}")
+            raise ConfigError(f"config key '{sec}.{name}' in {source} does not apply to "
+                              f"{sec}.type {kind}{hint}")
+    for name, key in keys.items():
+        out.setdefault(name, key.default)
+    return out
+
+
+def resolve_typed_sections(cfg: dict, prov: dict | None = None, default_source: str = "the config") -> dict:
+    """Check and complete every typed section of a merged config dict, in place
+    (:func:`resolve_section` for ``space``, ``algorithm``, ``eval``, ``search``;
+    ``eval.type: auto`` resolves to the algorithm's ``default_evaluator``). Returns ``cfg``.
+
+    Raises:
+        ConfigError: unknown type, a key that does not apply, or a bad value.
+    """
+    from .registry import ALGORITHMS, TYPED_SECTIONS
+    for sec in TYPED_SECTIONS:
+        if not isinstance(cfg.get(sec), dict):
+            continue
+        auto = None
+        if sec == "eval":
+            auto = getattr(ALGORITHMS.get(cfg["algorithm"]["type"]), "default_evaluator", "accuracy")
+        cfg[sec] = resolve_section(sec, cfg[sec], prov, default_source, auto_type=auto)
+    return cfg
+
 
 
 def dump_config(cfg, path):
@@ -251,3 +377,7 @@ def dump_config(cfg, path):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+def section_defaults(name: str) -> dict:
+    """A deep copy of section ``name`` of ``config_defaults.yaml`` (e.g. ``"train"``)."""
+    return copy.deepcopy(_defaults()[name])

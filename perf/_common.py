@@ -8,7 +8,7 @@ import platform
 import torch
 
 from nasbench.config import Config
-from nasbench.engine.trainer import build_optimizer
+from nasbench.engine.optim import build_optimizer
 
 # the optimizer settings every perf script times (the framework's SGD: fused when possible)
 OPT_KW = dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)

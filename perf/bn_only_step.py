@@ -2,7 +2,7 @@
 
 Two NAS-Bench-Macro supernets are built from the same seed: A trains every
 weight (SPOS), B only the affine parameters of each candidate operator's last
-BN (``BNNAS.prepare_model``, METHODS.md 2.3). Each gets the optimizer the
+BN (``BNNAS.setup``, METHODS.md 2.3). Each gets the optimizer the
 trainer builds for it (``build_optimizer(fused=False)``, lr 0.01, momentum 0.9,
 Nesterov, weight decay 5e-4). One step = ``zero_grad(set_to_none=True)`` ->
 ``set_active(path)`` -> forward -> cross-entropy -> backward -> SGD step, on one
@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from nasbench.algorithms import BNNAS  # noqa: E402
 from nasbench.config import Config  # noqa: E402
-from nasbench.engine.trainer import build_optimizer  # noqa: E402
+from nasbench.engine.optim import build_optimizer  # noqa: E402
 from nasbench.spaces import NASBenchMacroSpace  # noqa: E402
 from perf._common import OPT_KW, add_timing_args, env_info, random_batch, timed_step, write_json  # noqa: E402
 
@@ -52,7 +52,7 @@ def main(argv=None):
         torch.manual_seed(args.seed)
         m = space.build_supernet().train()
         if name == "bn_only":
-            BNNAS(space).prepare_model(m)
+            BNNAS(space).setup(m, {})
         models[name] = m
         opts[name] = build_optimizer(m, Config({**OPT_KW, "no_wd_bn": False}), fused=False)
     x, y = random_batch(args.batch, args.seed)

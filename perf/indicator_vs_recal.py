@@ -3,7 +3,7 @@
 Loads one operator-choice supernet checkpoint (``--cfg`` + ``--ckpt``, e.g. a
 SPOS or BN-NAS run on NAS-Bench-Macro) and scores the same seeded
 architectures (``pipeline.rank_archs``, the rank_eval sample) with both
-evaluators of ``nasbench.pipeline.make_evaluator``:
+evaluators of ``nasbench.pipeline.supernet_evaluator``:
 
 * A: ``eval.type=accuracy``: reset BN statistics, forward ``eval.recal_batches``
   training batches, then top-1 on the validation batches (the cfg's sizes);
@@ -36,7 +36,6 @@ import torch  # noqa: E402
 
 from nasbench import pipeline as P  # noqa: E402
 from nasbench.config import load_config  # noqa: E402
-from nasbench.config import Config  # noqa: E402
 from nasbench.metrics.ranking import rank_correlations  # noqa: E402
 from perf._common import env_info, write_json  # noqa: E402
 
@@ -61,9 +60,9 @@ def main(argv=None):
     datasets = P.load_datasets(cfg)
     ev = {}
     for kind in ("accuracy", "bn_indicator"):
-        c = Config({**cfg.to_dict(), "eval": {**cfg.eval.to_dict(), "type": kind}})
+        c = load_config(args.cfg, args.opts + [f"eval.type={kind}"])
         t0 = time.perf_counter()
-        ev[kind] = P.make_evaluator(c, supernet, algorithm, datasets, device)
+        ev[kind] = P.supernet_evaluator(c, supernet, algorithm, datasets, device)
         if kind == "bn_indicator":
             table_s = time.perf_counter() - t0
     times = {k: [] for k in ev}

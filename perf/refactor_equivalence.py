@@ -30,7 +30,7 @@ from pathlib import Path
 
 #: keys whose values are wall-clock measurements or paths, not results
 VOLATILE = {"search_seconds", "seconds_per_arch", "seconds", "time", "elapsed", "wall_seconds",
-            "images_per_s", "root", "predictor", "path", "out"}
+            "images_per_s", "root", "predictor", "path", "out", "time_s"}
 
 BC = "configs/bcnet/cbm_mobilenet_cpu.yaml"
 SPOS = "configs/spos/nas_bench_macro_cpu.yaml"

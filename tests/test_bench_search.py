@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from nasbench.benchmarks.base import TabularBenchmark
-from nasbench.bench_search import (BenchmarkTruth, bench_search, queries_to_top, regret_curve,
+from nasbench.searchers.bench_search import (BenchmarkTruth, bench_search, queries_to_top, regret_curve,
                                    run_searcher, searcher_config)
 from nasbench.errors import ConfigError, NasbenchError
 from nasbench.searchers import LocalSearcher, RandomSearcher, REASearcher, build_searcher
@@ -141,10 +141,10 @@ def test_infeasible_window_raises(name):
 
 
 def test_registry_and_bad_args():
-    assert isinstance(build_searcher("rea", num_queries=5), REASearcher)
-    assert isinstance(build_searcher("LOCAL", num_queries=5), LocalSearcher)
+    assert isinstance(build_searcher({"type": "rea", "num_queries": 5}), REASearcher)
+    assert isinstance(build_searcher({"type": "LOCAL", "num_queries": 5}), LocalSearcher)
     with pytest.raises(ConfigError):
-        build_searcher("rea", bogus=1)
+        build_searcher({"type": "rea", "bogus": 1})
     with pytest.raises(ValueError):
         REASearcher(num_queries=0)
     with pytest.raises(ValueError):
@@ -213,7 +213,7 @@ def test_flops_budget_and_generation_searchers_cut_at_budget():
 def test_searcher_config():
     assert searcher_config("rea", 1000) == {"num_queries": 1000, "population": 50, "sample_size": 10}
     c = searcher_config("nsga2", 1000)
-    assert c["pop_size"] == 40 and c["pop_size"] * c["generations"] >= 1000
+    assert c["population"] == 40 and c["population"] * c["epochs"] >= 1000
     c = searcher_config("ea", 50)
     assert c["population"] * c["epochs"] >= 50
     with pytest.raises(ConfigError, match="unknown searcher"):

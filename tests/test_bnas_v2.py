@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nasbench.algorithms import BNASv2, build_algorithm
-from nasbench.engine.trainer import build_optimizer
+from nasbench.engine.optim import build_optimizer
 from nasbench.errors import ConfigError
 from nasbench.ops.darts import PRIMITIVES, MixedOp, channel_shuffle
 from nasbench.spaces import build_space
@@ -20,7 +20,7 @@ CFG = REPO / "configs/bnas_v2/cifar10_cpu.yaml"
 
 def space_of(**kw):
     kwargs = {"search_channels": 8, "init_channels": 8, **kw}
-    return build_space({"type": "bnas_v2", "bins": 4, "min_bins": 0, "kwargs": kwargs})
+    return build_space({"type": "bnas_v2", **kwargs})
 
 
 # ----------------------------------------------------------------------------- search network
@@ -143,7 +143,7 @@ def test_step_updates_alpha_by_adam_and_keeps_only_the_weight_gradients():
     a0 = [p.detach().clone() for p in net.arch_parameters()]
     ref = BroadSearchNetwork(8, partial=4)
     ref.load_state_dict(net.state_dict())
-    out = alg.train_step(_Ctx(net, epoch=1), x, y)
+    out = alg.train_step(_Ctx(net, epoch=1), (x, y))
     assert alg.arch_loader.calls == [(3, 1)]  # step 10 of a 3-batch architecture loader
     assert all(not torch.equal(a, p) for a, p in zip(a0, net.arch_parameters()))
     # Adam's first step moves every alpha entry with a gradient by about lr
@@ -182,11 +182,11 @@ def test_architecture_batches_follow_the_step_and_reuse_one_iterator_per_epoch()
 def test_confident_learning_rate_and_late_start():
     alg, net = _algo_and_net(confidence=True, confidence_power=2)
     assert [alg.confidence_factor(e, 50) for e in (0, 9, 49)] == pytest.approx([1 / 2500, 0.04, 1.0])
-    out = alg.train_step(_Ctx(net, epoch=1, steps_per_epoch=10, total_steps=40), *_batch())
+    out = alg.train_step(_Ctx(net, epoch=1, steps_per_epoch=10, total_steps=40), _batch())
     assert out["arch_lr"] == pytest.approx(0.01 * (2 / 4) ** 2)  # E = the run's 4 epochs
     late, net2 = _algo_and_net(arch_start_epoch=2)
     a0 = net2.alpha_conv.detach().clone()
-    out = late.train_step(_Ctx(net2, epoch=1), *_batch())
+    out = late.train_step(_Ctx(net2, epoch=1), _batch())
     assert "arch_loss" not in out and torch.equal(a0, net2.alpha_conv) and not late.arch_loader.calls
 
 
@@ -196,7 +196,8 @@ def _batch():
 
 def test_drop_path_ramps_per_epoch_in_the_trainer(tmp_path):
     """Retraining: drop_path_prob = drop_path * epoch / epochs (reference train_b.py), set per epoch."""
-    from nasbench.engine.trainer import HookBase, StandardAlgorithm, Trainer
+    from nasbench.algorithms.supervised import StandardAlgorithm
+    from nasbench.engine.trainer import HookBase, Trainer
 
     class Loader:
         def __len__(self):
@@ -232,7 +233,7 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="unrolled"):
         build_algorithm({"type": "bnas_v2", "unrolled": True}, space)
     with pytest.raises(ConfigError, match="DARTS"):
-        build_algorithm({"type": "bnas_v2"}, build_space({"type": "nas_bench_macro", "bins": 4, "min_bins": 0}))
+        build_algorithm({"type": "bnas_v2"}, build_space({"type": "nas_bench_macro"}))
     with pytest.raises(ConfigError, match="divide"):
         space_of(search_channels=6, partial=4)
 
@@ -271,8 +272,7 @@ def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
     sdir = tmp_path / "search"
     run_tool("search.py", "--cfg", CFG, "--ckpt", full / "checkpoints/last.pth", "--out", sdir, "--opts", *opts)
     res = json.loads((sdir / "result.json").read_text())
-    space = build_space({"type": "bnas_v2", "bins": 4, "min_bins": 0,
-                         "kwargs": {"search_channels": 8, "partial": 4, "init_channels": 16}})
+    space = build_space({"type": "bnas_v2", "search_channels": 8, "partial": 4, "init_channels": 16})
     arch = space.decode(res["arch"])
     assert (res["flops"], res["params"]) == space.cost(arch)
     assert all(sum(row) == pytest.approx(1) for row in res["weights"]["conv"] + res["weights"]["enhance"])
@@ -287,15 +287,21 @@ def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
 
 def test_per_architecture_evaluators_do_not_fit_a_darts_supernet():
     from nasbench.config import load_config
-    from nasbench.pipeline import evaluator_type, make_evaluator
+    from nasbench.evaluators import EvalContext
+    from nasbench.pipeline.common import evaluator_class, supernet_evaluator
     space = space_of()
     alg = build_algorithm({"type": "bnas_v2"}, space)
-    assert evaluator_type(load_config(CFG), alg) == "genotype"
+    supernet = space.build_supernet()
+    assert load_config(CFG).eval.type == "genotype"  # auto -> the algorithm's default evaluator
     for kind in ("accuracy", "bn_indicator"):
         with pytest.raises(ConfigError):
-            evaluator_type(load_config(CFG, [f"eval.type={kind}"]), alg)
+            evaluator_class(load_config(CFG, [f"eval.type={kind}"]), supernet)
+    ev = supernet_evaluator(load_config(CFG), supernet, alg, None, torch.device("cpu"))
     with pytest.raises(ConfigError, match="no per-architecture evaluator"):
-        make_evaluator(load_config(CFG), space.build_supernet(), alg, None, torch.device("cpu"))
-    spos = build_algorithm({"type": "spos"}, build_space({"type": "nas_bench_macro", "bins": 4, "min_bins": 0}))
+        ev.evaluate([space.sample(__import__("numpy").random.default_rng(0))])
+    arch, extras = ev.best_architecture()
+    assert space.encode(arch) == space.encode(space.from_genotype(supernet.genotype()))
+    assert extras["searcher"] == "argmax"
+    macro = build_space({"type": "nas_bench_macro"})
     with pytest.raises(ConfigError, match="genotype"):
-        evaluator_type(load_config(CFG, ["eval.type=genotype"]), spos)
+        evaluator_class(load_config(CFG, ["eval.type=genotype"]), macro.build_supernet())

@@ -47,8 +47,7 @@ def rcb(c_in, c_out):
 
 # -- genes, registry --------------------------------------------------------------------
 def test_genes_and_registry():
-    space = build_space({"type": "bnas_v2", "bins": None, "min_bins": None, "kwargs": {"init_channels": 8}},
-                        num_classes=10)
+    space = build_space({"type": "bnas_v2", "init_channels": 8}, num_classes=10)
     assert isinstance(space, BNASv2Space) and "bnas_v2" in SPACES
     assert space.family == "darts" and space.benchmark is None and space.num_classes == 10
     assert space.num_genes == 24

@@ -18,7 +18,8 @@ def write(path, text):
 def test_defaults_fill_every_key(tmp_path):
     cfg = load_config(write(tmp_path / "a.yaml", "seed: 3\n"))
     assert cfg.seed == 3
-    assert cfg.train.lr == 0.1 and cfg.data.val_size == 5000 and cfg.space.kwargs == {}
+    assert cfg.train.lr == 0.1 and cfg.data.val_size == 5000
+    assert cfg.space == {"type": "channel_bench_macro", "variant": "mobilenet", "bins": 4, "min_bins": 0}
     assert isinstance(cfg.train, Config)
 
 
@@ -44,23 +45,22 @@ def test_list_base_merged_in_order(tmp_path):
 
 
 def test_delete_replaces_inherited_dict(tmp_path):
-    write(tmp_path / "a.yaml", "space:\n  kwargs:\n    width: 2\n    depth: 3\n")
-    merged = load_config(write(tmp_path / "b.yaml", "_base_: a.yaml\nspace:\n  kwargs:\n    act: relu\n"))
-    assert merged.space.kwargs == {"width": 2, "depth": 3, "act": "relu"}
-    replaced = load_config(write(tmp_path / "c.yaml",
-                                 "_base_: a.yaml\nspace:\n  kwargs:\n    _delete_: true\n    act: relu\n"))
-    assert replaced.space.kwargs == {"act": "relu"}
+    write(tmp_path / "a.yaml", "train:\n  epochs: 5\n  lr: 0.5\n")
+    merged = load_config(write(tmp_path / "b.yaml", "_base_: a.yaml\ntrain:\n  lr: 0.3\n"))
+    assert (merged.train.epochs, merged.train.lr) == (5, 0.3)
+    replaced = load_config(write(tmp_path / "c.yaml", "_base_: a.yaml\ntrain:\n  _delete_: true\n  lr: 0.3\n"))
+    assert (replaced.train.epochs, replaced.train.lr) == (60, 0.3)  # epochs back to the default
 
 
 def test_opts_override_and_parse_types(tmp_path):
     path = write(tmp_path / "a.yaml", "train:\n  lr: 0.5\n")
     cfg = load_config(path, ["train.lr=0.01", "search.prior=false", "data.root=/x",
-                             "train.epochs=3", "space.kwargs.width=1.5", "train.clip_grad=5"])
+                             "train.epochs=3", "space.bins=4.0", "train.clip_grad=5"])
     assert cfg.train.lr == 0.01 and isinstance(cfg.train.lr, float)
     assert cfg.search.prior is False
     assert cfg.data.root == "/x"
     assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int)
-    assert cfg.space.kwargs.width == 1.5
+    assert cfg.space.bins == 4
     assert cfg.train.clip_grad == 5
 
 
@@ -93,11 +93,6 @@ def test_unknown_key_without_close_match_has_no_suggestion(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path / "a.yaml", "zzzqqq: 1\n"))
     assert "'zzzqqq'" in str(e.value) and "did you mean" not in str(e.value)
-
-
-def test_free_form_section_accepts_any_subkeys(tmp_path):
-    cfg = load_config(write(tmp_path / "a.yaml", "space:\n  kwargs:\n    anything: {nested: [1, 2]}\n"))
-    assert cfg.space.kwargs.anything.nested == [1, 2]
 
 
 @pytest.mark.parametrize("text,key,expected,given", [
@@ -151,7 +146,7 @@ def test_bad_yaml_and_non_mapping(tmp_path):
 
 
 def test_dump_load_round_trip(tmp_path):
-    cfg = load_config(write(tmp_path / "a.yaml", "space:\n  kwargs:\n    w: [1, 2]\n"),
+    cfg = load_config(write(tmp_path / "a.yaml", "space:\n  type: bnas_v2\n  init_channels: 8\n"),
                       ["train.lr=0.03", "data.root=/d"])
     out = tmp_path / "out" / "resolved.yaml"
     dump_config(cfg, out)
@@ -181,3 +176,74 @@ def test_misplaced_key_suggests_full_path(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path / "a.yaml", "population: 10\n"))
     assert "did you mean 'search.population'?" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- typed sections
+def test_key_of_another_type_is_rejected_naming_type_file_and_closest(tmp_path):
+    """``sandwich`` is AutoSlim's key; under ``type: bcnet`` it used to be ignored silently."""
+    path = write(tmp_path / "a.yaml", "algorithm:\n  type: bcnet\n  sandwich: true\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    msg = str(e.value)
+    assert "'algorithm.sandwich'" in msg and "algorithm.type bcnet" in msg and str(path) in msg
+
+
+def test_misspelled_key_names_the_file_that_set_it(tmp_path):
+    base = write(tmp_path / "base.yaml", "search:\n  type: evolution\n  popluation: 3\n")
+    leaf = write(tmp_path / "leaf.yaml", "_base_: base.yaml\nseed: 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(leaf)
+    assert str(base) in str(e.value) and "did you mean 'search.population'?" in str(e.value)
+
+
+def test_resolved_sections_hold_exactly_the_keys_of_their_type(tmp_path):
+    from nasbench.registry import ALGORITHMS, SEARCHERS
+    cfg = load_config(write(tmp_path / "a.yaml", "algorithm:\n  type: autoslim\nsearch:\n  type: nsga2\n"))
+    assert set(cfg.algorithm) == {"type"} | set(ALGORITHMS.keys_of("autoslim"))
+    assert set(cfg.search) == {"type", "flops_budget", "flops_min_ratio", "max_seconds"} | set(SEARCHERS.keys_of("nsga2"))
+    assert cfg.eval.type == "accuracy"  # auto -> the algorithm's default evaluator
+
+
+def test_changing_type_drops_only_the_keys_that_do_not_apply(tmp_path):
+    write(tmp_path / "a.yaml", "search:\n  type: evolution\n  population: 7\n  topk: 2\n  flops_budget: 1000000\n")
+    cfg = load_config(write(tmp_path / "b.yaml", "_base_: a.yaml\nsearch:\n  type: nsga2\n"))
+    assert cfg.search.population == 7 and "topk" not in cfg.search and cfg.search.flops_budget == 1e6
+    cfg = load_config(tmp_path / "a.yaml", ["search.type=ea"])
+    assert cfg.search.type == "evolution" and cfg.search.topk == 2  # alias, same type: nothing dropped
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("search:\n  type: random\n  num_queries: 0\n", r"must lie in \[1, inf\]"),
+    ("search:\n  type: evolution\n  mutation_prob: 1.5\n", r"must lie in \[0, 1\]"),
+    ("algorithm:\n  type: autoslim\n  num_paths: two\n", "expected int"),
+    ("algorithm:\n  type: annealing\n", "unknown algorithm type 'annealing'"),
+])
+def test_declared_ranges_and_types_are_checked(tmp_path, text, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(write(tmp_path / "a.yaml", text))
+
+
+def test_every_registered_type_rejects_a_misspelled_key(tmp_path):
+    """For every algorithm, searcher and evaluator with keys: its first key misspelled is an error
+    that names the type and suggests the real key."""
+    from nasbench.registry import TYPED_SECTIONS, load_registrations
+    load_registrations()
+    checked = 0
+    for sec in ("algorithm", "search", "eval"):
+        reg = TYPED_SECTIONS[sec]
+        for name in reg.names():
+            keys = sorted(reg.keys_of(name))
+            if not keys:
+                bogus = "definitely_not_a_key"
+            else:
+                bogus = keys[0][:-1] + ("x" if keys[0][-1] != "x" else "y")
+            opts = [f"{sec}.type={name}", f"{sec}.{bogus}=1"]
+            if sec == "eval":
+                opts = ["space.type=nas_bench_macro", "algorithm.type=spos"] + opts
+            with pytest.raises(ConfigError) as e:
+                load_config(write(tmp_path / "a.yaml", ""), opts)
+            assert f"'{sec}.{bogus}'" in str(e.value) and f"{sec}.type {name}" in str(e.value)
+            if keys:
+                assert f"did you mean '{sec}.{keys[0]}'?" in str(e.value)
+            checked += 1
+    assert checked >= 6 + 5 + 3

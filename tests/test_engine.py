@@ -15,9 +15,11 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn as nn
 
+from nasbench.algorithms.base import Algorithm, SupervisedMixin
+from nasbench.algorithms.supervised import StandardAlgorithm, evaluate_accuracy
 from nasbench.engine import (
-    RunLogger, StandardAlgorithm, Trainer, all_gather_object, all_reduce_mean, broadcast_object,
-    build_optimizer, build_scheduler, cleanup, evaluate_accuracy, get_rng_state, init_distributed,
+    RunLogger, Trainer, all_gather_object, all_reduce_mean, broadcast_object,
+    build_optimizer, build_scheduler, cleanup, get_rng_state, init_distributed,
     load_checkpoint, save_checkpoint, set_deterministic, set_rng_state,
 )
 from nasbench.engine.dist import resolve_device
@@ -68,9 +70,10 @@ class NoisyAlgorithm(StandardAlgorithm):
     def __init__(self):
         self.gen = torch.Generator().manual_seed(7)
 
-    def train_step(self, ctx, images, targets):
+    def train_step(self, ctx, batch):
+        images, targets = batch
         images = images + 0.1 * torch.randn(images.shape, generator=self.gen)
-        return super().train_step(ctx, images, targets)
+        return super().train_step(ctx, (images, targets))
 
     def state_dict(self):
         return {"gen": self.gen.get_state()}
@@ -79,21 +82,22 @@ class NoisyAlgorithm(StandardAlgorithm):
         self.gen.set_state(d["gen"])
 
 
-class TwoPassAlgorithm:
+class TwoPassAlgorithm(SupervisedMixin, Algorithm):
     """Two forward/backward passes per step (like BCNet), each on half the batch."""
 
     def __init__(self, use_no_sync=True):
         self.use_no_sync = use_no_sync
 
-    def train_step(self, ctx, images, targets):
+    def train_step(self, ctx, batch):
+        images, targets = batch
         h = images.shape[0] // 2
         sync = ctx.no_sync() if self.use_no_sync else _null()
         with sync:
             with ctx.autocast():
-                l1 = ctx.criterion(ctx.model(images[:h]), targets[:h]) * 0.5
+                l1 = self.criterion(ctx.model(images[:h]), targets[:h]) * 0.5
             ctx.backward(l1, last=False)
         with ctx.autocast():
-            l2 = ctx.criterion(ctx.model(images[h:]), targets[h:]) * 0.5
+            l2 = self.criterion(ctx.model(images[h:]), targets[h:]) * 0.5
         ctx.backward(l2, last=True)
         return {"loss": float((l1 + l2).detach())}
 
@@ -201,10 +205,10 @@ def test_resume_after_crash_from_periodic_checkpoint(tmp_path):
     full = run(tmp_path / "full", cfg)
 
     class Crash(StandardAlgorithm):
-        def train_step(self, ctx, images, targets):
+        def train_step(self, ctx, batch):
             if ctx.step == 10:
                 raise KeyboardInterrupt("simulated kill")
-            return super().train_step(ctx, images, targets)
+            return super().train_step(ctx, batch)
 
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path / "crash", cfg, algo=Crash())
@@ -326,8 +330,8 @@ def test_log_jsonl_and_logger(tmp_path):
 
 def test_nan_loss_raises(tmp_path):
     class NanAlgo(StandardAlgorithm):
-        def train_step(self, ctx, images, targets):
-            super().train_step(ctx, images, targets)
+        def train_step(self, ctx, batch):
+            super().train_step(ctx, batch)
             return {"loss": float("nan")}
     with pytest.raises(FloatingPointError, match="step 1"):
         run(tmp_path, make_cfg(max_steps=3, log_interval=1), algo=NanAlgo())

@@ -9,8 +9,8 @@ from nasbench.spaces.mrnet import (PARAMS_NUM_CLASSES, count_flops, SETTING_NUM_
 from nasbench.spaces.nas_bench_mr import NASBenchMRSpace
 
 SETTINGS = ["seg", "cls-10c", "cls-50-100", "cls-10-1000", "video"]
-EXAMPLE = "32_16-1_1_1_32-3_2_3_2_16_32-1_3_1_1_1_112_48_32-2_4_4_3_4_2_32_64_32_112-128"
-SMALL = "8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8"
+EXAMPLE = NASBenchMRSpace().to_setting("32_16-1_1_1_32-3_2_3_2_16_32-1_3_1_1_1_112_48_32-2_4_4_3_4_2_32_64_32_112-128")
+SMALL = NASBenchMRSpace().to_setting("8_8-1_1_1_8-1_2_1_1_8_8-1_3_1_1_1_8_8_8-1_4_1_1_1_1_8_8_8_8-8")
 
 torch.set_num_threads(1)
 _CACHE = {}
@@ -48,7 +48,7 @@ def test_flops_column_matches(setting, bench_root):
 
 
 def test_count_conventions_differ():
-    s = NASBenchMRSpace().to_setting(EXAMPLE)
+    s = EXAMPLE
     full = count_params(s)
     assert count_params(s, bn=False) < full
     assert count_params(s, num_classes=PARAMS_NUM_CLASSES + 1) == full + 128 + 1  # last=128 -> +w +b

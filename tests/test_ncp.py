@@ -31,7 +31,7 @@ def nb201(bench_of):
 
 @pytest.fixture(scope="module")
 def seg_predictor(seg):
-    from nasbench.ncp import benchmark_records, default_metric_groups
+    from nasbench.predictors.ncp import benchmark_records, default_metric_groups
     from nasbench.predictors import train_predictor
     model, info = train_predictor(benchmark_records(seg), default_metric_groups(seg), epochs=15, seed=0)
     return model, info
@@ -116,7 +116,7 @@ def _write(tmp_path, setting, obj, raw=None):
 
 
 def test_bad_pickles(tmp_path, monkeypatch):
-    from nasbench.ncp import load_bench
+    from nasbench.predictors.ncp import load_bench
     monkeypatch.delenv("NASBENCH_MIRROR", raising=False)
     good = {"embedding": list(MIDDLE_CODE), "moderate": 70.0, "flops": 1.5, "params": 2.0}
     cases = {
@@ -148,7 +148,7 @@ def test_bad_pickles(tmp_path, monkeypatch):
 
 
 def test_config_validation(tmp_path):
-    from nasbench.ncp import load_ncp_config
+    from nasbench.predictors.ncp import load_ncp_config
     p = tmp_path / "c.yaml"
     p.write_text("benchmark: {name: nas_bench_mr/seg}\nncp: {iterations: 5, lamda: 1}\n")
     with pytest.raises(ConfigError, match="ncp.lamda"):
@@ -223,7 +223,7 @@ def test_tools_end_to_end(bench_root, tmp_path):
 
 # -- NCP --------------------------------------------------------------------------------------
 def test_ncp_mr(seg, seg_predictor):
-    from nasbench.ncp import coding_for, propagate
+    from nasbench.predictors.ncp import coding_for, propagate
     model, _ = seg_predictor
     coding = coding_for(seg)
     gains, flops_drop = [], []
@@ -249,7 +249,7 @@ def test_ncp_mr(seg, seg_predictor):
 
 
 def test_ncp_constraint_and_multitask(seg, seg_predictor):
-    from nasbench.ncp import coding_for, propagate
+    from nasbench.predictors.ncp import coding_for, propagate
     model, _ = seg_predictor
     free, _ = propagate([("a", model, "mIoU")], coding_for(seg), MIDDLE_CODE, iterations=0, flops_metric="flops_g")
     limit = free[0]["predicted"]["a"]["flops_g"]  # the start itself meets the limit, so a choice exists
@@ -263,7 +263,7 @@ def test_ncp_constraint_and_multitask(seg, seg_predictor):
 
 
 def test_ncp_nb201(nb201):
-    from nasbench.ncp import benchmark_records, coding_for, propagate
+    from nasbench.predictors.ncp import benchmark_records, coding_for, propagate
     from nasbench.predictors import train_predictor
     recs = benchmark_records(nb201)
     sub = [recs[i] for i in np.random.default_rng(0).choice(len(recs), 3000, replace=False)]

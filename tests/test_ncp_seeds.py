@@ -1,4 +1,4 @@
-"""NCP over several seeded starts: tools/ncp.py --seeds S, nasbench.ncp.propagate_seeds / summarize_runs."""
+"""NCP over several seeded starts: tools/ncp.py --seeds S, nasbench.predictors.ncp.propagate_seeds / summarize_runs."""
 import importlib.util
 import json
 from pathlib import Path
@@ -31,7 +31,7 @@ def nb201(bench_of):
 @pytest.fixture(scope="module")
 def nb201_predictor(nb201, tmp_path_factory):
     """A predictor trained for 3 epochs on 3000 NB201 cells, saved like tools/train_predictor.py does."""
-    from nasbench.ncp import benchmark_records
+    from nasbench.predictors.ncp import benchmark_records
     from nasbench.predictors import save_predictor, train_predictor
     recs = benchmark_records(nb201)
     sub = [recs[i] for i in np.random.default_rng(0).choice(len(recs), 3000, replace=False)]
@@ -44,7 +44,7 @@ def nb201_predictor(nb201, tmp_path_factory):
 @pytest.fixture(scope="module")
 def seg_runs(bench_root):
     """propagate_seeds on NAS-Bench-MR seg: edited codes are mostly not in the benchmark (true metrics None)."""
-    from nasbench.ncp import benchmark_records, coding_for, default_metric_groups, load_bench, propagate_seeds
+    from nasbench.predictors.ncp import benchmark_records, coding_for, default_metric_groups, load_bench, propagate_seeds
     from nasbench.predictors import train_predictor
     seg = load_bench("nas_bench_mr/seg", bench_root)
     model, _ = train_predictor(benchmark_records(seg), default_metric_groups(seg), epochs=3, seed=0)
@@ -162,7 +162,7 @@ def test_seeds_with_unknown_true_metrics(seg_runs):
 
 
 def test_infeasible_max_flops_and_table(seg_runs):
-    from nasbench.ncp import format_summary_table, summarize_runs
+    from nasbench.predictors.ncp import format_summary_table, summarize_runs
     _, summary = seg_runs
     results = [dict(r) for _, r in seg_runs[0]]
     results[1].update(chosen=None, flops_change=None, chosen_in_benchmark=None,
@@ -178,7 +178,7 @@ def test_infeasible_max_flops_and_table(seg_runs):
 
 
 def test_seeded_start_and_seed_validation(nb201):
-    from nasbench.ncp import propagate_seeds, seeded_start
+    from nasbench.predictors.ncp import propagate_seeds, seeded_start
     keys = list(nb201)
     for s in (0, 1, 7):
         assert nb201.space.encode(seeded_start(nb201, s)) == keys[int(np.random.default_rng(s).integers(len(keys)))]

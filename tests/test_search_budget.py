@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from nasbench.errors import ConfigError
-from nasbench.searchers import RandomSearcher, build_searcher, pareto_front
+from nasbench.searchers import (EvolutionSearcher, LocalSearcher, NSGA2Searcher, RandomSearcher, REASearcher,
+                                pareto_front)
 from nasbench.searchers.base import SearchResult
 from toy import ToyEvaluator, ToySpace
 
@@ -30,8 +31,12 @@ def _config(name):
             "local": {"num_queries": 400}}[name]
 
 
+CLASSES = {"random": RandomSearcher, "evolution": EvolutionSearcher, "nsga2": NSGA2Searcher, "rea": REASearcher,
+           "local": LocalSearcher}
+
+
 def _make(name, seed=0, **kw):
-    return build_searcher(name, **_config(name), flops_range=WINDOW, seed=seed, **kw)
+    return CLASSES[name](**_config(name), flops_range=WINDOW, seed=seed, **kw)
 
 
 class SleepyEvaluator(ToyEvaluator):
@@ -170,7 +175,7 @@ def test_good_budgets_normalised():
 
 def test_run_searcher_uses_max_queries():
     """bench_search cuts generation-based searchers with Searcher.run: the first Q queries of the free run."""
-    from nasbench.bench_search import BenchmarkTruth, run_searcher, searcher_config
+    from nasbench.searchers.bench_search import BenchmarkTruth, run_searcher, searcher_config
     from nasbench.benchmarks.base import TabularBenchmark
 
     space = ToySpace(n=5, k=4)
@@ -180,5 +185,6 @@ def test_run_searcher_uses_max_queries():
     for name in ("nsga2", "evolution"):
         hist, cfg = run_searcher(name, bench, truth, 53, seed=2)
         assert cfg == searcher_config(name, 53) and "max_queries" not in cfg
-        free = build_searcher(name, **cfg, seed=2).search(truth.space, bench).history
+        from nasbench.searchers import SearchContext, build_searcher
+        free = build_searcher({**cfg, "type": name}, SearchContext(seed=2)).search(truth.space, bench).history
         assert len(free) > 53 and [h["arch"] for h in hist] == [h["arch"] for h in free[:53]]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from nasbench.errors import ConfigError
-from nasbench.searchers import (DistributedEvaluator, EvolutionSearcher, NSGA2Searcher,
-                                PriorSampler, RandomSearcher, build_searcher, expected_flops,
-                                fit_prior, loss_table)
+from nasbench.evaluators import DistributedEvaluator
+from nasbench.searchers import (EvolutionSearcher, NSGA2Searcher, PriorSampler, RandomSearcher, SearchContext,
+                                build_searcher, expected_flops, fit_prior, loss_table)
 from nasbench.searchers.base import SearchResult
 from toy import TARGET, ToyEvaluator, ToySpace
 
@@ -174,14 +174,17 @@ def test_sampler_is_used():
 
 
 def test_build_searcher():
-    assert isinstance(build_searcher("random", num_queries=3), RandomSearcher)
-    assert isinstance(build_searcher("evolution", epochs=2), EvolutionSearcher)
+    assert isinstance(build_searcher({"type": "random", "num_queries": 3}), RandomSearcher)
+    assert build_searcher({"type": "evolution", "epochs": 2}).epochs == 2
     assert isinstance(build_searcher("EA"), EvolutionSearcher)
-    assert isinstance(build_searcher("nsga2", pop_size=8), NSGA2Searcher)
+    nsga = build_searcher({"type": "nsga2", "population": 8}, SearchContext(seed=3))
+    assert isinstance(nsga, NSGA2Searcher) and nsga.pop_size == 8 and nsga.seed == 3
     with pytest.raises(ConfigError, match="known"):
         build_searcher("annealing")
-    with pytest.raises(ConfigError):
-        build_searcher("random", bogus=1)
+    with pytest.raises(ConfigError, match="does not apply to search.type random"):
+        build_searcher({"type": "random", "bogus": 1})
+    with pytest.raises(ConfigError, match=r"must lie in \[1, inf\]"):
+        build_searcher({"type": "random", "num_queries": 0})
 
 
 # -- BCNet prior ------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from nasbench.algorithms import BNNAS, SPOS, build_algorithm
 from nasbench.algorithms.bnnas import freeze_all_but_last_bn, last_bn_modules
-from nasbench.algorithms.indicator import BNIndicatorEvaluator, bn_score_table
+from nasbench.evaluators.indicator import BNIndicatorEvaluator, bn_score_table
 from nasbench.errors import ArchError, ConfigError
 from nasbench.metrics.flops import count_macs
 from nasbench.spaces import NASBenchMacroSpace
@@ -110,17 +110,18 @@ def test_loss_records_are_kept_for_the_width_prior_only(space):
 
     class Ctx:
         module = model = space.build_supernet()
-        criterion = nn.CrossEntropyLoss()
         no_sync = autocast = staticmethod(lambda: __import__("contextlib").nullcontext())
         backward = staticmethod(lambda loss, last: loss.backward())
 
     spos = SPOS(space, seed=0)
-    spos.train_step(Ctx, images, targets)
+    spos.setup(Ctx.module, {})
+    spos.train_step(Ctx, (images, targets))
     assert spos.records == []
     width = ChannelBenchMacroSpace("mobilenet")
     Ctx.module = Ctx.model = width.build_supernet()
     bcnet = BCNet(width, seed=0)
-    bcnet.train_step(Ctx, images, targets)
+    bcnet.setup(Ctx.module, {})
+    bcnet.train_step(Ctx, (images, targets))
     assert len(bcnet.records) == 1
 
 
@@ -203,13 +204,15 @@ def test_bn_indicator_is_mean_abs_gamma_with_identity_zero(space):
 
 def test_build_algorithm_by_config_name(space):
     assert isinstance(build_algorithm({"type": "bnnas"}, space), BNNAS)
-    alg = build_algorithm({"type": "spos", "count_channels": True}, space)
+    alg = build_algorithm({"type": "spos"}, space)
     assert alg.counter is None and alg.find_unused_parameters
+    with pytest.raises(ConfigError, match="count_channels"):  # a width-search key, not SPOS's
+        build_algorithm({"type": "spos", "count_channels": True}, space)
 
 
 # ----------------------------------------------------------------------------- trainer options
 def test_linear_schedule_and_clip_by_value():
-    from nasbench.engine.trainer import build_optimizer, build_scheduler
+    from nasbench.engine.optim import build_optimizer, build_scheduler
     m = nn.Linear(3, 1)
     opt = build_optimizer(m, dict(lr=1.0, momentum=0.0, weight_decay=0.0))
     sched = build_scheduler(opt, dict(epochs=1, lr=1.0, min_lr=0.0, schedule="linear"), steps_per_epoch=10)
@@ -223,10 +226,12 @@ def test_linear_schedule_and_clip_by_value():
 
 
 # ----------------------------------------------------------------------------- tools
-def tiny_opts(data_root):
+def tiny_opts(data_root, recal=True):
+    """Small-run overrides; ``recal``: include the accuracy evaluator's BN-recalibration keys
+    (they do not apply, and are an error, under the BN indicator)."""
     return [f"data.root={data_root}", "data.train_size=128", "data.val_size=64", "data.test_size=64",
             "data.batch_size=32", "data.eval_batch_size=64", "train.max_steps=4", "train.log_interval=2",
-            "train.ckpt_interval=2", "eval.recal_batches=1", "eval.recal_batch_size=32",
+            "train.ckpt_interval=2"] + (["eval.recal_batches=1", "eval.recal_batch_size=32"] if recal else []) + [
             "search.population=6", "search.topk=2", "search.mutation_num=2", "search.crossover_num=2",
             "search.epochs=2", "retrain.max_steps=2", "retrain.log_interval=1",
             "rank_eval.num_archs=20", "rank_eval.track_interval=2"]
@@ -235,12 +240,12 @@ def tiny_opts(data_root):
 @pytest.fixture(scope="module")
 def bnnas_run(data_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("bnnas")
-    run_tool("train_supernet.py", "--cfg", BNNAS_CFG, "--out", out, "--opts", *tiny_opts(data_root))
+    run_tool("train_supernet.py", "--cfg", BNNAS_CFG, "--out", out, "--opts", *tiny_opts(data_root, recal=False))
     return out
 
 
 def test_bnnas_tools_end_to_end(bnnas_run, data_root, tmp_path, bench_root):
-    opts = tiny_opts(data_root) + [f"benchmark.root={bench_root}"]
+    opts = tiny_opts(data_root, recal=False) + [f"benchmark.root={bench_root}"]
     hist = json.loads((bnnas_run / "indicator_tau.json").read_text())["history"]
     assert [h["step"] for h in hist] == [0, 2, 4] and all(-1 <= h["kendall_tau"] <= 1 for h in hist)
     assert (bnnas_run / "indicator_tau.png").is_file()
@@ -282,7 +287,8 @@ def test_spos_tools_end_to_end(data_root, tmp_path, bench_root):
     # the same checkpoint scored by the BN indicator (SPOS full training + indicator)
     idir = tmp_path / "rank_ind"
     run_tool("rank_eval.py", "--cfg", SPOS_CFG, "--ckpt", ckpt, "--num-archs", 4, "--out", idir,
-             "--opts", *opts, "eval.type=bn_indicator")
+             "--opts", *tiny_opts(data_root, recal=False), f"benchmark.root={bench_root}",
+             "rank_eval.track_interval=null", "eval.type=bn_indicator")
     assert json.loads((idir / "rank.json").read_text())["evaluator"] == "bn_indicator"
     rdir = tmp_path / "retrain"
     run_tool("retrain.py", "--cfg", SPOS_CFG, "--arch", "21012210", "--out", rdir, "--opts", *opts)
@@ -301,11 +307,10 @@ def test_bad_nas_bench_macro_arch_is_one_clear_error(arch, needle, data_root, tm
 
 def test_indicator_on_a_width_space_is_a_config_error(tmp_path):
     from nasbench.config import load_config
-    from nasbench.pipeline import evaluator_type
+    from nasbench.pipeline.common import evaluator_class
     cfg = load_config(REPO / "configs/bcnet/cbm_mobilenet_cpu.yaml", ["eval.type=bn_indicator"])
-    alg = build_algorithm(cfg.algorithm, ChannelBenchMacroSpace("mobilenet"))
     with pytest.raises(ConfigError, match="operator-choice"):
-        evaluator_type(cfg, alg)
+        evaluator_class(cfg, ChannelBenchMacroSpace("mobilenet").build_supernet())
 
 
 def test_choice_supernet_checks_block_count(space):

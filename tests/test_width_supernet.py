@@ -5,7 +5,7 @@ import torch
 
 from nasbench.algorithms import AutoSlim, BCNet, UniformSinglePath
 from nasbench.algorithms.base import simulate_fairness
-from nasbench.algorithms.evaluator import recalibrate_bn
+from nasbench.evaluators.accuracy import recalibrate_bn
 from nasbench.spaces import ChannelBenchMacroSpace
 from nasbench.spaces.mobilenetv2_width import MobileNetV2WidthSpace
 

@@ -6,7 +6,7 @@ benchmark's true metrics and writes BDIR/results.json (searcher -> mean_regret
 and std_regret [Q floats], queries_to_top_1pct, queries_to_top_0.1pct, per-seed
 numbers) for the first benchmark, BDIR/<benchmark with / -> ->/results.json for
 each benchmark, BDIR/summary.json + summary.md (all benchmarks), and
-BDIR/regret*.png, BDIR/pareto_nsga2_*.png. See nasbench/bench_search.py.
+BDIR/regret*.png, BDIR/pareto_nsga2_*.png. See nasbench/searchers/bench_search.py.
 """
 import argparse
 import os
@@ -31,7 +31,7 @@ def main(argv=None):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     args = p.parse_args(argv)
-    from nasbench.bench_search import bench_search
+    from nasbench.searchers.bench_search import bench_search
     bench_search(args.benchmark, args.searchers, args.budget, args.seeds, root=args.root, out=args.out,
                  flops_budget=args.flops_budget, progress=not args.no_progress, plots=not args.no_plots)
     print(f"wrote {os.path.join(args.out, 'results.json')}")

@@ -11,7 +11,7 @@ start) and NDIR/result.json (chosen code, start/chosen true metrics, FLOPs chang
 With --seeds S, runs from the seeded starts of --seed 0 .. --seed S-1 and writes
 NDIR/seed_<i>/trajectory.json and result.json per seed, NDIR/summary.json
 (per-seed start/chosen codes, predicted and true main metric, FLOPs change in %,
-means over seeds; see nasbench.ncp.summarize_runs) and prints it as a table.
+means over seeds; see nasbench.predictors.ncp.summarize_runs) and prints it as a table.
 """
 import os
 import sys
@@ -42,7 +42,7 @@ def main(argv=None):
     import torch
 
     from nasbench.errors import NasbenchError
-    from nasbench.ncp import (coding_for, format_summary_table, load_bench, load_ncp_config, propagate,
+    from nasbench.predictors.ncp import (coding_for, format_summary_table, load_bench, load_ncp_config, propagate,
                               propagate_seeds, seeded_start)
     from nasbench.predictors import load_predictor
     from nasbench.utils import atomic_write_json

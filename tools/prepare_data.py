@@ -28,7 +28,7 @@ from nasbench.data import (  # noqa: E402
     COMPLETE_MARKER,
     load_cifar10,
 )
-from nasbench.data.files import _fix_mode, safe_extract  # noqa: E402
+from nasbench.data.files import fix_mode, safe_extract  # noqa: E402
 from nasbench.errors import DataNotFoundError, NasbenchError  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def extract_archive(archive: Path, root: Path) -> Path:
                 raise DataNotFoundError(f"{archive} has no top-level '{split}/' directory; "
                                         f"is it {CIFAR10_JPG_ARCHIVE}?")
         (tmp / COMPLETE_MARKER).write_text("")
-        _fix_mode(tmp, is_dir=True)
+        fix_mode(tmp, is_dir=True)
         if target.exists():  # tree without marker: interrupted earlier extraction
             shutil.rmtree(target)
         os.rename(tmp, target)

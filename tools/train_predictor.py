@@ -31,7 +31,7 @@ def main(argv=None):
     import torch
 
     from nasbench.metrics.ranking import rank_correlations
-    from nasbench.ncp import benchmark_records, default_metric_groups, default_flops_metric, load_bench, load_ncp_config
+    from nasbench.predictors.ncp import benchmark_records, default_metric_groups, default_flops_metric, load_bench, load_ncp_config
     from nasbench.predictors import save_predictor, train_predictor
     from nasbench.utils import atomic_write_json
 

@@ -1,5 +1,5 @@
 """Supernet-training algorithms, one file per method, registered by ``type``."""
-from .base import ChannelCounter, SupernetAlgorithm, build_algorithm
+from .base import Algorithm, ChannelCounter, SupernetAlgorithm, SupervisedMixin, build_algorithm
 from . import bcnet, autoslim, uniform, spos, bnnas, darts  # noqa: F401  (registration)
 from .bcnet import BCNet
 from .autoslim import AutoSlim
@@ -7,7 +7,7 @@ from .uniform import UniformSinglePath
 from .spos import SPOS
 from .bnnas import BNNAS
 from .darts import BNASv2
-from .indicator import BNIndicatorEvaluator
+from .supervised import StandardAlgorithm, evaluate_accuracy
 
-__all__ = ["ChannelCounter", "SupernetAlgorithm", "build_algorithm", "BCNet", "AutoSlim", "UniformSinglePath",
-           "SPOS", "BNNAS", "BNASv2", "BNIndicatorEvaluator"]
+__all__ = ["Algorithm", "ChannelCounter", "SupernetAlgorithm", "SupervisedMixin", "build_algorithm", "BCNet",
+           "AutoSlim", "UniformSinglePath", "SPOS", "BNNAS", "BNASv2", "StandardAlgorithm", "evaluate_accuracy"]

@@ -10,14 +10,17 @@ left path only.
 """
 from __future__ import annotations
 
-from ..registry import ALGORITHMS
-from .base import SupernetAlgorithm
+from ..registry import ALGORITHMS, Key
+from .base import WIDTH_KEYS, SupernetAlgorithm
 
 
 @ALGORITHMS.register("autoslim")
 class AutoSlim(SupernetAlgorithm):
     """Unilateral (left-path) supernet training; see module docstring."""
 
+    KEYS = {**WIDTH_KEYS,
+            "num_paths": Key(2, "left paths trained per step", int, (1, None), unit="count"),
+            "sandwich": Key(False, "AutoSlim's sandwich rule (largest + smallest + random paths)", bool)}
     eval_sides = ("left",)
 
     def __init__(self, space, seed=0, num_paths=2, sandwich=False, **kwargs):

@@ -1,10 +1,16 @@
-"""Base class of single-path supernet-training algorithms, and channel-fairness counting.
+"""The Algorithm protocol, the base of single-path supernet training, and channel-fairness counting.
 
-An algorithm owns the sampling rule and the losses of one paper
-(``train_step``) and says how that paper scores a subnet (``make_evaluator``).
-The trainer (:mod:`nasbench.engine.trainer`) calls ``train_step(ctx, x, y)``
-once per optimizer step; the algorithm runs its own forward and backward
-passes through ``ctx`` (see :class:`nasbench.engine.trainer.StepContext`).
+An algorithm is one paper's method (DESIGN.md, "Four small protocols"). It
+declares its own config keys (``KEYS``), the data it trains on
+(:meth:`Algorithm.train_loader`), its step (``train_step(ctx, batch)``: the
+sampling rule and the losses of that paper) and how that paper scores a
+subnet (:meth:`Algorithm.make_evaluator`, by default the registered evaluator
+that ``eval.type`` names, ``auto`` being the algorithm's
+``default_evaluator``). The trainer (:mod:`nasbench.engine.trainer`) calls
+``train_step(ctx, batch)`` once per optimizer step with whatever the
+algorithm's loader yields; the algorithm runs its own forward and backward
+passes through ``ctx`` (:class:`nasbench.engine.context.StepContext`). The
+pipeline asks the algorithm; it never names a method.
 
 Sampling uses the algorithm's own ``numpy`` generator seeded from the config,
 identical on every rank, so every process trains the same subnet at each step
@@ -14,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+from pathlib import Path
 
 import numpy as np
+import torch.nn as nn
 
-from ..registry import ALGORITHMS
+from ..registry import ALGORITHMS, EVALUATORS, Key
 
 
 class ChannelCounter:
@@ -46,7 +54,89 @@ class ChannelCounter:
         self.counts = [np.asarray(c, dtype=np.int64).copy() for c in d["counts"]]
 
 
-class SupernetAlgorithm:
+class Algorithm:
+    """Base class of every supernet-training algorithm (the protocol the pipeline and trainer use).
+
+    Class attributes:
+        KEYS: the algorithm's config keys (``algorithm.<key>``), ``{name: Key}``;
+            subclasses extend their bases' keys (``None`` removes one).
+        default_evaluator: registered evaluator used for ``eval.type: auto``.
+        eval_sides: paths an accuracy evaluator averages per architecture.
+        find_unused_parameters: a step leaves some parameters without gradient
+            (DDP must look for them; the weight SGD is unfused).
+
+    Args:
+        space: the :class:`~nasbench.spaces.base.SearchSpace` being searched.
+        seed: seed of the algorithm's own generator (identical on every rank).
+    """
+
+    KEYS: dict = {}
+    default_evaluator = "accuracy"
+    eval_sides = ("left",)
+    find_unused_parameters = False
+
+    def __init__(self, space, seed=0):
+        self.space = space
+        self.rng = np.random.default_rng(seed)
+
+    # -- what the pipeline asks ---------------------------------------------------
+    def train_loader(self, make_loader):
+        """The loader the trainer iterates; ``make_loader(split, train, batch_size=None,
+        seed_offset=0)`` builds a seeded loader over ``"train"`` or ``"val"``. Algorithms
+        that need more (an architecture split, two views) build and keep it here."""
+        return make_loader("train", True)
+
+    def make_evaluator(self, eval_cfg, ctx):
+        """The evaluator of a trained supernet: the registered evaluator ``eval_cfg.type``
+        built from ``eval_cfg`` and ``ctx`` (:class:`~nasbench.evaluators.base.EvalContext`).
+        Methods with their own scoring override this."""
+        cls = EVALUATORS.get(eval_cfg["type"])
+        cls.check(ctx.supernet)
+        return cls.from_config({k: v for k, v in dict(eval_cfg).items() if k in cls.KEYS}, ctx)
+
+    def loss_history(self) -> list:
+        """``[(arch, loss)]`` recorded during training, lowest loss first (for search priors)."""
+        return []
+
+    def write_reports(self, out, label: str = "") -> None:
+        """Write the algorithm's own reports into the run folder after training (rank 0)."""
+
+    # -- what the trainer calls -----------------------------------------------------
+    def setup(self, module: nn.Module, train_cfg) -> None:
+        """Called once with the unwrapped model before the weight optimizer is built
+        (``train_cfg``: the ``train`` section), e.g. to freeze parameters or build losses."""
+
+    def train_step(self, ctx, batch) -> dict:
+        """One step's forwards and backwards through ``ctx``; returns losses/metrics."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, d) -> None:
+        self.rng.bit_generator.state = d["rng"]
+
+
+class SupervisedMixin:
+    """Cross-entropy on ``(images, targets)`` batches with the run's label smoothing."""
+
+    criterion = None
+
+    def setup(self, module, train_cfg) -> None:
+        """Build ``self.criterion`` (``train_cfg.label_smoothing``)."""
+        ls = float(train_cfg.get("label_smoothing") or 0.0) if train_cfg is not None else 0.0
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=ls)
+
+
+#: config keys of the width-search algorithms (channel counting and BCNet's loss records)
+WIDTH_KEYS = {
+    "loss_records": Key(100, "lowest-loss (arch, loss) records kept for BCNet's prior initial population",
+                        int, (0, None), unit="count"),
+    "count_channels": Key(True, "count how often each channel is trained (fairness.json)", bool),
+}
+
+
+class SupernetAlgorithm(SupervisedMixin, Algorithm):
     """Shared machinery of single-path supernet training (width and operator spaces).
 
     Args:
@@ -60,17 +150,13 @@ class SupernetAlgorithm:
     Subclasses implement :meth:`paths` (the ``(arch, side)`` pairs trained at
     the next step) and set ``eval_sides`` (paths averaged by the evaluator)
     and ``default_evaluator`` (``"accuracy"``: BN recalibration + validation;
-    ``"bn_indicator"``: BN-NAS's data-free score). They may define
-    ``prepare_model(model)``, which the trainer calls once before it builds
+    ``"bn_indicator"``: BN-NAS's data-free score). They may extend
+    :meth:`Algorithm.setup`, which the trainer calls once before it builds
     the optimizer (e.g. to freeze parameters).
     """
 
-    eval_sides = ("left",)
-    default_evaluator = "accuracy"
-
-    def __init__(self, space, seed=0, loss_records=100, count_channels=True, **unused):
-        self.space = space
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, space, seed=0, loss_records=100, count_channels=True):
+        super().__init__(space, seed)
         self.records: list = []  # heap of (-loss, tie, arch): keeps the lowest losses
         self._tie = 0
         width = space.family == "width"
@@ -85,12 +171,13 @@ class SupernetAlgorithm:
     def paths(self) -> list[tuple[tuple, str]]:
         raise NotImplementedError
 
-    def train_step(self, ctx, images, targets) -> dict:
+    def train_step(self, ctx, batch) -> dict:
         """Forward/backward every path of this step; losses are scaled by 1/#paths.
 
-        ``images``: ``[b, 3, H, W]``; ``targets``: ``[b]``. Returns
+        ``batch`` = ``(images [b, 3, H, W], targets [b])``. Returns
         ``{"loss": mean loss over paths}``. The trainer takes one optimizer step after.
         """
+        images, targets = batch
         paths = self.paths()
         total, per_arch = 0.0, {}
         for i, (arch, side) in enumerate(paths):
@@ -99,7 +186,7 @@ class SupernetAlgorithm:
             # DDP all-reduces once, after the last path's backward
             with contextlib.nullcontext() if last else ctx.no_sync():
                 with ctx.autocast():
-                    loss = ctx.criterion(ctx.model(images), targets)
+                    loss = self.criterion(ctx.model(images), targets)
                 ctx.backward(loss / len(paths), last=last)
             value = float(loss.detach())
             total += value
@@ -123,6 +210,11 @@ class SupernetAlgorithm:
     def loss_history(self) -> list[tuple[tuple, float]]:
         """Recorded ``(arch, loss)`` pairs, lowest loss first."""
         return [(a, -nl) for nl, _, a in sorted(self.records, reverse=True)]
+
+    def write_reports(self, out, label: str = "") -> None:
+        """``fairness.json`` + ``fairness.png`` when channels were counted (width spaces)."""
+        if self.counter is not None:
+            write_fairness(self.counter, out, label=label)
 
     def state_dict(self) -> dict:
         d = {"rng": self.rng.bit_generator.state, "records": list(self.records), "tie": self._tie}
@@ -154,7 +246,24 @@ def simulate_fairness(algorithm: SupernetAlgorithm, steps: int) -> list[float]:
     return algorithm.counter.ratios()
 
 
+def write_fairness(counter, out, label=""):
+    """Write ``fairness.json`` (per-dimension max/min training count) and a bar plot."""
+    from ..metrics.plots import plot_channel_counts
+    from ..utils import atomic_write_json
+    ratios = counter.ratios()
+    atomic_write_json({"algorithm": label, "max_min_ratio": ratios,
+                       "counts": [c.tolist() for c in counter.counts]}, Path(out) / "fairness.json")
+    plot_channel_counts(counter.counts, Path(out) / "fairness.png", title=f"channel training counts ({label})")
+    return ratios
+
+
 def build_algorithm(cfg_alg, space, seed=0):
-    """Algorithm from a config section: ``type`` picks the class, the rest are kwargs."""
-    kwargs = {k: v for k, v in dict(cfg_alg).items() if k != "type"}
-    return ALGORITHMS.build(cfg_alg["type"], space, seed=seed, **kwargs)
+    """Algorithm from a config section: ``type`` picks the class, its declared keys are the kwargs.
+
+    Raises:
+        ConfigError: unknown type, a key the type does not declare, or a bad value.
+    """
+    from ..config import resolve_section
+    section = resolve_section("algorithm", cfg_alg)
+    kwargs = {k: v for k, v in section.items() if k != "type"}
+    return ALGORITHMS.build(section["type"], space, seed=seed, **kwargs)

@@ -17,14 +17,16 @@ is ``B + m - c`` (the paper's intent), not the code's ``B_tot - c - 1``; with
 """
 from __future__ import annotations
 
-from ..registry import ALGORITHMS
-from .base import SupernetAlgorithm
+from ..registry import ALGORITHMS, Key
+from .base import WIDTH_KEYS, SupernetAlgorithm
 
 
 @ALGORITHMS.register("bcnet")
 class BCNet(SupernetAlgorithm):
     """BCNet training rule; ``complementary`` enables the complementary next step."""
 
+    KEYS = {**WIDTH_KEYS,
+            "complementary": Key(True, "stochastic complementary step: the next step trains width B+m-c", bool)}
     eval_sides = ("left", "right")
 
     def __init__(self, space, seed=0, complementary=True, **kwargs):

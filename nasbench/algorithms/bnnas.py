@@ -3,7 +3,7 @@
 Chen et al., "BN-NAS: Neural Architecture Search with Batch Normalization"
 (arXiv 2108.07375), section 3; METHODS.md section 2.3. Sampling is SPOS's
 (one uniform path per step, identical on every rank). Before the optimizer is
-built, :meth:`BNNAS.prepare_model` freezes every parameter of the supernet and
+built, :meth:`BNNAS.setup` freezes every parameter of the supernet and
 makes trainable only the affine parameters (gamma, beta) of the *last* BN of
 every candidate operator, found through the operators' ``last_bn`` module
 references rather than parameter names. Convolutions, the stem, the head, the
@@ -64,7 +64,8 @@ class BNNAS(SPOS):
 
     default_evaluator = "bn_indicator"
 
-    def prepare_model(self, model) -> None:
-        """Freeze ``model`` (a :class:`~nasbench.supernets.choice.ChoiceSupernet`)
+    def setup(self, model, train_cfg) -> None:
+        """Build the loss and freeze ``model`` (a :class:`~nasbench.supernets.choice.ChoiceSupernet`)
         except the last BN of every candidate operator."""
+        super().setup(model, train_cfg)
         self.trainable_params = freeze_all_but_last_bn(model)

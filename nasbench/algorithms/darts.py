@@ -5,8 +5,8 @@ Ding et al., "BNAS-v2" (arXiv 2009.08886), sections III-B/C; reference
 ``BNASv2PC/train_search_b.py`` (METHODS.md section 4.3). Each step:
 
 1. **architecture step** (from ``arch_start_epoch`` on): one batch of the
-   architecture split (the ``val`` part of the training set, which the
-   pipeline hands over as :attr:`BNASv2.arch_loader`), loss through the
+   architecture split (the ``val`` part of the training set; the algorithm
+   asks for it in :meth:`BNASv2.train_loader`), loss through the
    supernet, backward, one Adam step on the architecture parameters only
    (first-order DARTS). With CLR the Adam learning rate is
    ``arch_lr * ((epoch + 1) / E) ** power`` (E = ``confidence_epochs``, default
@@ -34,7 +34,7 @@ import math
 import torch
 
 from ..errors import ConfigError
-from ..registry import ALGORITHMS
+from ..registry import ALGORITHMS, Key
 from .base import SupernetAlgorithm
 
 
@@ -56,13 +56,21 @@ class BNASv2(SupernetAlgorithm):
         ConfigError: another space family, ``unrolled: true``, or a non-positive ``arch_lr``.
     """
 
+    KEYS = {
+        "arch_lr": Key(3e-4, "Adam learning rate of the architecture parameters", float, (0, None)),
+        "arch_weight_decay": Key(1e-3, "Adam weight decay of the architecture parameters", float, (0, None)),
+        "confidence": Key(True, "confident learning rate (CLR) on the architecture steps", bool),
+        "confidence_power": Key(2.0, "exponent of the confidence ((epoch + 1) / E) ** power", float, (0, None)),
+        "confidence_epochs": Key(None, "E of the confidence (null = the run's epochs)", float, (1, None),
+                                 unit="epochs"),
+        "arch_start_epoch": Key(0, "first epoch with architecture steps", int, (0, None), unit="epochs"),
+        "unrolled": Key(False, "second-order DARTS (not implemented; must stay false)", bool),
+    }
     eval_sides = ("left",)
     default_evaluator = "genotype"
-    #: the pipeline hands this algorithm a loader over the architecture split
-    needs_arch_data = True
 
     def __init__(self, space, seed=0, arch_lr=3e-4, arch_weight_decay=1e-3, confidence=True,
-                 confidence_power=2.0, confidence_epochs=None, arch_start_epoch=0, unrolled=False, **kwargs):
+                 confidence_power=2.0, confidence_epochs=None, arch_start_epoch=0, unrolled=False):
         if space.family != "darts":
             raise ConfigError(f"algorithm bnas_v2 needs a DARTS cell space (e.g. bnas_v2), got {space.name}")
         if unrolled:
@@ -70,7 +78,7 @@ class BNASv2(SupernetAlgorithm):
                               "use the first-order form (unrolled: false)")
         if not float(arch_lr) > 0:
             raise ConfigError(f"algorithm.arch_lr must be positive, got {arch_lr}")
-        super().__init__(space, seed=seed, **kwargs)
+        super().__init__(space, seed=seed)
         self.arch_lr, self.arch_weight_decay = float(arch_lr), float(arch_weight_decay)
         self.confidence, self.confidence_power = bool(confidence), float(confidence_power)
         self.confidence_epochs = None if confidence_epochs is None else float(confidence_epochs)
@@ -80,9 +88,19 @@ class BNASv2(SupernetAlgorithm):
         self.arch_optimizer = None
         self._pending_state = None
 
-    # -- trainer hooks ---------------------------------------------------------
-    def prepare_model(self, module) -> None:
-        """Build the Adam optimizer of ``module.arch_parameters()`` (reference betas (0.5, 0.999))."""
+    # -- pipeline and trainer hooks ---------------------------------------------
+    def train_loader(self, make_loader):
+        """The weights train on the ``train`` split; the architecture steps on the ``val`` split
+        (:attr:`arch_loader`, loader seed offset 104729)."""
+        self.arch_loader = make_loader("val", True, seed_offset=104729)
+        return make_loader("train", True)
+
+    def setup(self, module, train_cfg) -> None:
+        """Build the loss and the Adam optimizer of ``module.arch_parameters()`` (reference betas (0.5, 0.999))."""
+        super().setup(module, train_cfg)
+        self._arch_adam(module)
+
+    def _arch_adam(self, module) -> None:
         self.arch_optimizer = torch.optim.Adam(module.arch_parameters(), lr=self.arch_lr, betas=(0.5, 0.999),
                                                weight_decay=self.arch_weight_decay)
         if self._pending_state is not None:
@@ -111,10 +129,10 @@ class BNASv2(SupernetAlgorithm):
             self._arch_iter = None
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
-    def train_step(self, ctx, images, targets) -> dict:
+    def train_step(self, ctx, batch) -> dict:
         """One architecture step (see module doc), then the weight forward/backward.
 
-        ``images`` ``[b, 3, H, W]``, ``targets`` ``[b]``. Returns ``loss`` (weights),
+        ``batch`` = ``(images [b, 3, H, W], targets [b])``. Returns ``loss`` (weights),
         ``arch_loss``/``arch_lr`` (when an architecture step ran) and the mean
         softmax weight on parameter-free operations per cell type
         (``pfree_conv``, ``pfree_enhance``), which rises when DARTS collapses.
@@ -123,27 +141,28 @@ class BNASv2(SupernetAlgorithm):
             RuntimeError: no :attr:`arch_loader` was attached.
         """
         from ..supernets.darts import parameter_free_share
+        images, targets = batch
         module = ctx.module
         if self.arch_optimizer is None:
-            self.prepare_model(module)
+            self.setup(module, None)
         out = {}
         if ctx.epoch >= self.arch_start_epoch:
             if self.arch_loader is None:
-                raise RuntimeError("BNASv2.arch_loader is not set (the pipeline attaches the architecture split)")
+                raise RuntimeError("BNASv2.arch_loader is not set (train_loader() builds it)")
             total_epochs = ctx.total_steps / max(ctx.steps_per_epoch, 1)
             lr = self.arch_lr * self.confidence_factor(ctx.epoch, math.ceil(total_epochs))
             for g in self.arch_optimizer.param_groups:
                 g["lr"] = lr
             xa, ya = self._arch_batch(ctx.step, ctx.device)
             self.arch_optimizer.zero_grad(set_to_none=True)
-            arch_loss = ctx.criterion(ctx.model(xa), ya)  # fp32: alpha gradients are small
+            arch_loss = self.criterion(ctx.model(xa), ya)  # fp32: alpha gradients are small
             arch_loss.backward()
             self.arch_optimizer.step()
             for p in module.parameters():  # the weights' gradients of this pass are not used
                 p.grad = None
             out.update(arch_loss=arch_loss.detach(), arch_lr=lr)
         with ctx.autocast():
-            loss = ctx.criterion(ctx.model(images), targets)
+            loss = self.criterion(ctx.model(images), targets)
         ctx.backward(loss)
         with torch.no_grad():
             out["pfree_conv"] = parameter_free_share(module.cell_weights("conv")[0])

@@ -25,12 +25,12 @@ class SPOS(SupernetAlgorithm):
     eval_sides = ("left",)
     find_unused_parameters = True
 
-    def __init__(self, space, seed=0, **kwargs):
+    def __init__(self, space, seed=0):
         if space.family != "op_choice":
             from ..errors import ConfigError
             raise ConfigError(f"algorithm spos needs an operator-choice space, got {space.name} "
                               "(for width spaces use 'uniform')")
-        super().__init__(space, seed=seed, **kwargs)
+        super().__init__(space, seed=seed)
 
     def paths(self):
         return [(self.sample(), "left")]

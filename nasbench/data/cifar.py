@@ -27,7 +27,7 @@ from .files import (
     CIFAR10_JPG_UPSTREAM,
     CIFAR10_PYTHON_URL,
     MIRROR_ENV,
-    _fix_mode,
+    fix_mode,
     downloads_allowed,
     resolve_dir_from_archive,
 )
@@ -190,7 +190,7 @@ def _write_cache(path: Path, fingerprint: str, images: np.ndarray, targets: np.n
         with os.fdopen(fd, "wb") as f:
             np.savez(f, images=images, targets=targets, classes=np.asarray(classes),
                      fingerprint=np.asarray(fingerprint))
-        _fix_mode(tmp)
+        fix_mode(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         warnings.warn(f"cannot write decoded-image cache {path}: {exc}")

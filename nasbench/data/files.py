@@ -89,7 +89,7 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, _CHUNK)
-        _fix_mode(tmp)
+        fix_mode(tmp)
         os.replace(tmp, dst)
     except BaseException:
         _unlink_quiet(tmp)
@@ -105,7 +105,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def _fix_mode(path, is_dir: bool = False) -> None:
+def fix_mode(path, is_dir: bool = False) -> None:
     """Give a file/dir made by mkstemp/mkdtemp (0600/0700) the usual umask mode."""
     try:
         os.chmod(path, (0o777 if is_dir else 0o666) & ~_UMASK)
@@ -150,7 +150,7 @@ def _download(url: str, dst: Path) -> None:
                     bar.update(len(chunk))
             if total is not None and out.tell() != total:
                 raise urllib.error.URLError(f"truncated download ({out.tell()} of {total} bytes)")
-        _fix_mode(tmp)
+        fix_mode(tmp)
         os.replace(tmp, dst)
     except BaseException:
         _unlink_quiet(tmp)
@@ -242,7 +242,7 @@ def _extract_member(archive: Path, rel: PurePosixPath, target: Path) -> bool:
                 try:
                     with os.fdopen(fd, "wb") as out:
                         shutil.copyfileobj(tf.extractfile(m), out, _CHUNK)
-                    _fix_mode(tmp)
+                    fix_mode(tmp)
                     os.replace(tmp, target)
                 except BaseException:
                     _unlink_quiet(tmp)
@@ -369,7 +369,7 @@ def resolve_dir_from_archive(dir_rel, archive_rel, root, url: str | None = None,
             raise DataNotFoundError(f"archive {archive.resolve()} is corrupt or truncated ({exc}); "
                                     "delete it and fetch it again") from None
         (tmp / COMPLETE_MARKER).write_text("")
-        _fix_mode(tmp, is_dir=True)
+        fix_mode(tmp, is_dir=True)
         if target.exists():  # stale tree without marker, or a concurrent winner
             if (target / COMPLETE_MARKER).is_file():
                 shutil.rmtree(tmp, ignore_errors=True)

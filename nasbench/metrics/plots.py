@@ -6,14 +6,16 @@ import os
 import numpy as np
 
 
-def _plt():
+def plt_module():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (PNG files, no display)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, path):
+def save_figure(fig, path):
+    """Save ``fig`` as a PNG at ``path`` atomically (temporary file + rename) and close it."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.png"
@@ -23,14 +25,14 @@ def _save(fig, path):
 
 def plot_rank_scatter(pred, true, flops, path, title=""):
     """Scatter of supernet score (x) against benchmark accuracy (y), coloured by FLOPs (MACs)."""
-    plt = _plt()
+    plt = plt_module()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     sc = ax.scatter(pred, true, c=np.asarray(flops) / 1e6, s=12, cmap="viridis")
     fig.colorbar(sc, ax=ax, label="MFLOPs (MACs)")
     ax.set_xlabel("supernet score (top-1 %)")
     ax.set_ylabel("benchmark accuracy (%)")
     ax.set_title(title, fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -40,7 +42,7 @@ def plot_channel_counts(counts, path, title="", labels=None):
     ``counts``: list of 1-D int arrays (one per dimension) or a dict
     ``{label: list of arrays}`` to overlay several algorithms.
     """
-    plt = _plt()
+    plt = plt_module()
     series = counts if isinstance(counts, dict) else {labels or "": counts}
     n = len(next(iter(series.values())))
     cols = min(n, 4)
@@ -61,7 +63,7 @@ def plot_channel_counts(counts, path, title="", labels=None):
         axes[0][0].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -71,7 +73,7 @@ def plot_curves(curves: dict, path, title="", xlabel="epoch", ylabel="", referen
 
     ``reference``: optional ``{label: y}`` drawn as horizontal dashed lines.
     """
-    plt = _plt()
+    plt = plt_module()
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (x, y) in curves.items():
         ax.plot(x, y, marker=marker, label=label)
@@ -83,7 +85,7 @@ def plot_curves(curves: dict, path, title="", xlabel="epoch", ylabel="", referen
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 

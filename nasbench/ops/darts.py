@@ -12,8 +12,14 @@ setting (BN without learnable scale/shift), ``affine=True`` the retraining one.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import torch
 import torch.nn as nn
+
+#: DARTS genotype: ``normal``/``reduce`` are ``[(op name, input state)] * 8``, the concats ``[2, 3, 4, 5]``
+#: (BNAS-v2 calls the normal cell the convolution cell and the reduce cell the enhancement cell).
+Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
 
 #: candidate operations of a DARTS edge, in the order of the architecture weights' last axis
 PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",

@@ -1,49 +1,52 @@
-"""Evaluator and Searcher protocols shared by supernets, predictors and benchmarks.
+"""The Searcher protocol: a search algorithm that sees only a space and an evaluator.
 
-An *evaluator* maps architectures to metric dicts; every evaluator returns at
-least ``score`` (higher is better) and ``flops`` (MACs). A *searcher* sees only
-a :class:`~nasbench.spaces.base.SearchSpace` and an evaluator.
+A *searcher* asks an :class:`~nasbench.evaluators.base.Evaluator` (a supernet
+scorer, a predictor or a tabular benchmark) about architectures of a
+:class:`~nasbench.spaces.base.SearchSpace`, always through the
+:class:`~nasbench.evaluators.query.QueryCache` (FLOPs window, cache, budgets).
+Every searcher is registered in :data:`nasbench.registry.SEARCHERS` and owns
+its config keys (``KEYS``); :func:`build_searcher` builds one from a ``search``
+config section for ``tools/search.py`` and ``tools/bench_search.py`` alike.
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable
 
-__all__ = ["Evaluator", "Searcher", "SearchResult", "STOP_REASONS"]
+from ..evaluators.base import Evaluator
+from ..evaluators.query import (STOP_REASONS, QueryCache, SearchResult, StopSearch,
+                                check_flops_range)
+from ..registry import SEARCHERS
 
-#: values of :attr:`SearchResult.stopped`
-STOP_REASONS = ("done", "max_queries", "max_seconds")
+__all__ = ["Evaluator", "Searcher", "SearchResult", "SearchContext", "STOP_REASONS", "build_searcher"]
 
 
-class Evaluator:
-    """Scores architectures. Subclasses implement :meth:`evaluate`.
+@dataclass
+class SearchContext:
+    """What a searcher may use besides its own settings when it is built from a config.
 
-    ``evaluate(archs)`` takes a list of architecture tuples and returns one
-    dict per architecture with at least ``score`` (float, higher is better)
-    and ``flops`` (int, MACs); supernet evaluators add ``acc`` (percent) and
-    ``loss``; benchmarks add their true metrics.
+    Attributes:
+        flops_range: ``(lo, hi)`` in MACs or None.
+        seed: int seed of the search.
+        progress: show a progress bar.
+        max_seconds: wall-clock budget (seconds) or None.
+        max_queries: query budget or None.
+        space: the search space (e.g. for a prior over its genes).
+        loss_history: ``[(arch, loss)]`` recorded during supernet training, lowest
+            loss first (BCNet's prior initial population; empty when none).
+        log: ``log(msg, *args)`` for informative messages (default: nothing).
     """
 
-    def evaluate(self, archs: Sequence[tuple]) -> list[dict]:
-        raise NotImplementedError
-
-    def __call__(self, archs):
-        return self.evaluate(archs)
-
-
-class _StopSearch(Exception):
-    """Raised by a budgeted :class:`~nasbench.searchers.random.QueryCache` to unwind a search.
-
-    ``reason`` is ``"max_queries"`` or ``"max_seconds"``; ``cache`` is the query
-    cache whose history is kept. Only :meth:`Searcher.run` catches it.
-    """
-
-    def __init__(self, reason: str, cache):
-        super().__init__(reason)
-        self.reason = reason
-        self.cache = cache
+    flops_range: Any = None
+    seed: int = 0
+    progress: bool = False
+    max_seconds: float | None = None
+    max_queries: int | None = None
+    space: Any = None
+    loss_history: list = field(default_factory=list)
+    log: Callable = lambda *a, **k: None
 
 
 @dataclass
@@ -109,7 +112,6 @@ class Searcher:
     def __init__(self, flops_range=None, seed=0, sampler=None, max_tries: int = 10000,
                  progress: bool = False, callback=None, max_queries: int | None = None,
                  max_seconds: float | None = None):
-        from .random import check_flops_range
         self.flops_range = check_flops_range(flops_range)
         self.seed = seed
         self.sampler = sampler
@@ -119,6 +121,25 @@ class Searcher:
         self.max_queries = _check_budget("max_queries", max_queries, integer=True)
         self.max_seconds = _check_budget("max_seconds", max_seconds, integer=False)
         self._limits: _Limits | None = None  # set only while run() is active
+
+    #: config keys of this searcher (see :class:`nasbench.registry.Key`)
+    KEYS: dict = {}
+    #: the searcher optimises accuracy and FLOPs jointly and reports a Pareto front
+    finds_pareto_front = False
+
+    @classmethod
+    def from_config(cls, settings: dict, ctx: SearchContext) -> "Searcher":
+        """The searcher of a ``search`` config section's type-specific ``settings``
+        (its ``KEYS``) and the run's :class:`SearchContext`. Subclasses map key names
+        to constructor arguments where they differ."""
+        return cls(**settings, flops_range=ctx.flops_range, seed=int(ctx.seed), progress=ctx.progress,
+                   max_seconds=ctx.max_seconds, max_queries=ctx.max_queries)
+
+    @classmethod
+    def budget_settings(cls, budget: int) -> dict:
+        """Settings (this searcher's config keys) that spend about ``budget`` queries
+        (``tools/bench_search.py``); the default is the declared defaults."""
+        return {k: key.default for k, key in cls.KEYS.items()}
 
     def search(self, space, evaluator) -> "SearchResult":
         """Run the search to its natural end (``max_queries`` / ``max_seconds`` are ignored)."""
@@ -148,7 +169,7 @@ class Searcher:
         self._limits = _Limits(self.max_queries, deadline)
         try:
             return self.search(space, evaluator)
-        except _StopSearch as stop:
+        except StopSearch as stop:
             stop.cache.close()
             return self._result(stop.cache, stopped=stop.reason)
         finally:
@@ -156,11 +177,9 @@ class Searcher:
 
     # -- helpers for subclasses -------------------------------------------------------
     def _query_cache(self, space, evaluator, total: int | None = None, desc: str = "search"):
-        """The :class:`~nasbench.searchers.random.QueryCache` of one search, with this
+        """The :class:`~nasbench.evaluators.query.QueryCache` of one search, with this
         searcher's FLOPs window, progress bar and callback, and the budgets when
         called from :meth:`run`. ``total``: expected queries (progress bar only)."""
-        from .random import QueryCache
-
         lim = self._limits
         if lim is not None and lim.max_queries is not None and total is not None:
             total = min(total, lim.max_queries)
@@ -174,18 +193,22 @@ class Searcher:
         return cache.result(stopped=stopped)
 
 
-@dataclass
-class SearchResult:
-    """Outcome of a search: best architecture, its metrics and every query.
+def build_searcher(section, ctx: SearchContext | None = None) -> Searcher:
+    """The searcher of a ``search`` config section (``type`` + that type's keys).
 
-    ``history`` holds one dict per evaluated architecture in query order:
-    ``{"arch": tuple, "score": float, "flops": int, ...}``. ``stopped`` says why
-    the search ended: ``"done"`` (by itself), ``"max_queries"`` or
-    ``"max_seconds"`` (budget of :meth:`Searcher.run`).
+    ``section`` may be a :class:`~nasbench.config.Config` section, a plain dict
+    or a name (then the type's declared defaults are used). Keys the type does
+    not declare, and bad values, are a :class:`~nasbench.errors.ConfigError`;
+    keys common to every search (``flops_budget``, ``flops_min_ratio``,
+    ``max_seconds``) are ignored here (they reach the searcher through ``ctx``).
+
+    Raises:
+        ConfigError: unknown type, unknown key or bad value.
     """
-
-    best_arch: tuple
-    best_metrics: dict
-    history: list = field(default_factory=list)
-    pareto: list = field(default_factory=list)
-    stopped: str = "done"
+    from ..config import resolve_section
+    if isinstance(section, str):
+        section = {"type": section}
+    section = resolve_section("search", section)
+    cls = SEARCHERS.get(section["type"])
+    settings = {k: v for k, v in section.items() if k in cls.KEYS}
+    return cls.from_config(settings, ctx or SearchContext())

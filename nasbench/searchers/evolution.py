@@ -29,12 +29,15 @@ from typing import Callable
 
 import numpy as np
 
-from .base import SearchResult, Searcher
-from .random import DEFAULT_MAX_TRIES, QueryCache
+from ..errors import ConfigError
+from ..evaluators.query import DEFAULT_MAX_TRIES, QueryCache
+from ..registry import SEARCHERS, Key
+from .base import SearchContext, SearchResult, Searcher
 
 __all__ = ["EvolutionSearcher"]
 
 
+@SEARCHERS.register("evolution", aliases=("ea", "evo"))
 class EvolutionSearcher(Searcher):
     """Evolutionary search (METHODS.md 1.4 / 2.4); maximises ``score``.
 
@@ -61,6 +64,54 @@ class EvolutionSearcher(Searcher):
     """
 
     name = "evolution"
+    KEYS = {
+        "population": Key(50, "candidates per generation", int, (1, None), unit="count"),
+        "topk": Key(10, "best candidates kept as parents", int, (1, None), unit="count"),
+        "mutation_num": Key(25, "children made by mutation per generation", int, (0, None), unit="count"),
+        "mutation_prob": Key(0.1, "per-gene mutation probability", float, (0, 1)),
+        "crossover_num": Key(25, "children made by crossover per generation", int, (0, None), unit="count"),
+        "epochs": Key(20, "generations", int, (1, None), unit="generations"),
+        "prior": Key(True, "BCNet's prior initial population, fitted to the supernet's loss records "
+                     "(used when the algorithm kept records)", bool),
+        "prior_steps": Key(2000, "optimizer steps of prior learning", int, (1, None), unit="steps"),
+        "prior_lr": Key(0.01, "learning rate of prior learning", float, (0, None)),
+        "prior_target_ratio": Key(0.4, "prior's FLOPs target as a fraction of flops_budget "
+                                  "(BCNet code's 0.4)", float, (0, None)),
+    }
+
+    @classmethod
+    def from_config(cls, settings: dict, ctx: SearchContext) -> "EvolutionSearcher":
+        """With ``prior`` and loss records in ``ctx``, the initial population is drawn from
+        BCNet's prior fitted to them (METHODS.md 1.3 step 4; needs a FLOPs budget)."""
+        s = dict(settings)
+        use_prior = s.pop("prior")
+        prior = {k: s.pop(k) for k in ("prior_steps", "prior_lr", "prior_target_ratio")}
+        sampler = None
+        if use_prior and ctx.loss_history:
+            from .prior import PriorSampler, fit_prior
+            if ctx.flops_range is None or ctx.flops_range[1] is None:
+                raise ConfigError("search.prior needs search.flops_budget (the prior targets a FLOPs budget)")
+            space = ctx.space
+            choices = [list(space.choices(i)) for i in range(space.num_genes)]
+            logits = fit_prior(ctx.loss_history, space.layer_flops(), ctx.flops_range[1], choices,
+                               steps=prior["prior_steps"], lr=prior["prior_lr"],
+                               target_ratio=prior["prior_target_ratio"], seed=ctx.seed)
+            sampler = PriorSampler(logits, choices)
+            ctx.log("prior initial population fitted from %d loss records", len(ctx.loss_history))
+        elif use_prior:
+            ctx.log("search.prior: the supernet kept no loss records; uniform initial population")
+        return cls(**s, sampler=sampler, flops_range=ctx.flops_range, seed=int(ctx.seed),
+                   progress=ctx.progress, max_seconds=ctx.max_seconds, max_queries=ctx.max_queries)
+
+    @classmethod
+    def budget_settings(cls, budget: int) -> dict:
+        """Population ``p = min(50, max(4, Q // 10))``, top-k ``p // 5``, half mutants and half
+        children, ``4 * ceil(Q / p)`` generations (the query budget cuts the run), no prior."""
+        q = int(budget)
+        p = min(50, max(4, q // 10))
+        return {**super().budget_settings(q), "population": p, "topk": max(2, p // 5), "mutation_num": p // 2,
+                "mutation_prob": 0.1, "crossover_num": p - p // 2, "epochs": max(2, 4 * -(-q // p)),
+                "prior": False}
 
     def __init__(self, population: int = 50, topk: int = 10, mutation_num: int = 25,
                  mutation_prob: float = 0.1, crossover_num: int = 25, epochs: int = 20,

@@ -29,8 +29,9 @@ from typing import Callable
 
 import numpy as np
 
+from ..evaluators.query import DEFAULT_MAX_TRIES, QueryCache, score_key as _score_key
+from ..registry import SEARCHERS, Key
 from .base import SearchResult, Searcher
-from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key
 
 __all__ = ["LocalSearcher", "neighbours"]
 
@@ -47,6 +48,7 @@ def neighbours(space, arch) -> list:
     return out
 
 
+@SEARCHERS.register("local", aliases=("local_search",))
 class LocalSearcher(Searcher):
     """Hill climbing over one-gene neighbourhoods with random restarts; maximises ``score``.
 
@@ -75,6 +77,12 @@ class LocalSearcher(Searcher):
     """
 
     name = "local"
+    KEYS = {"num_queries": Key(100, "evaluator queries (distinct architectures)", int, (1, None), unit="count"),
+            "first_improvement": Key(False, "move to the first better neighbour instead of the best", bool)}
+
+    @classmethod
+    def budget_settings(cls, budget: int) -> dict:
+        return {"num_queries": int(budget), "first_improvement": False}
 
     def __init__(self, num_queries: int = 1000, first_improvement: bool = False, flops_range=None,
                  seed=0, sampler: Callable | None = None, max_tries: int = DEFAULT_MAX_TRIES,

@@ -25,8 +25,9 @@ from typing import Callable
 
 import numpy as np
 
-from .base import SearchResult, Searcher
-from .random import DEFAULT_MAX_TRIES, _score_key
+from ..evaluators.query import DEFAULT_MAX_TRIES, score_key as _score_key
+from ..registry import SEARCHERS, Key
+from .base import SearchContext, SearchResult, Searcher
 
 __all__ = ["NSGA2Searcher", "pareto_front"]
 
@@ -72,6 +73,7 @@ def pareto_front(records: list) -> list:
     return [{"arch": recs[i]["arch"], "score": s[i], "flops": recs[i]["flops"]} for i in keep]
 
 
+@SEARCHERS.register("nsga2", aliases=("nsga-ii", "nsgaii"))
 class NSGA2Searcher(Searcher):
     """NSGA-II on (-score, flops) with a FLOPs-window constraint.
 
@@ -101,6 +103,22 @@ class NSGA2Searcher(Searcher):
     """
 
     name = "nsga2"
+    finds_pareto_front = True
+    KEYS = {"population": Key(50, "population size (pop_size)", int, (2, None), unit="count"),
+            "epochs": Key(20, "generations", int, (1, None), unit="generations")}
+
+    @classmethod
+    def from_config(cls, settings: dict, ctx: SearchContext) -> "NSGA2Searcher":
+        """``population`` -> ``pop_size``, ``epochs`` -> ``generations``."""
+        return cls(pop_size=settings["population"], generations=settings["epochs"], flops_range=ctx.flops_range,
+                   seed=int(ctx.seed), progress=ctx.progress, max_seconds=ctx.max_seconds,
+                   max_queries=ctx.max_queries)
+
+    @classmethod
+    def budget_settings(cls, budget: int) -> dict:
+        q = int(budget)
+        p = min(40, max(4, q // 10))
+        return {"population": p, "epochs": max(2, 4 * -(-q // p))}
 
     def __init__(self, pop_size: int = 40, generations: int = 20, flops_range=None, seed=0,
                  sampler: Callable | None = None, eta_crossover: float = 3.0,

@@ -35,12 +35,14 @@ from typing import Callable
 
 import numpy as np
 
+from ..evaluators.query import DEFAULT_MAX_TRIES, QueryCache, score_key as _score_key
+from ..registry import SEARCHERS, Key
 from .base import SearchResult, Searcher
-from .random import DEFAULT_MAX_TRIES, QueryCache, _score_key
 
 __all__ = ["REASearcher"]
 
 
+@SEARCHERS.register("rea", aliases=("regularized_evolution",))
 class REASearcher(Searcher):
     """Regularized evolution (aging evolution) under a query budget; maximises ``score``.
 
@@ -72,6 +74,17 @@ class REASearcher(Searcher):
     """
 
     name = "rea"
+    KEYS = {"num_queries": Key(100, "evaluator queries (distinct architectures)", int, (1, None), unit="count"),
+            "population": Key(50, "population kept (the oldest dies)", int, (2, None), unit="count"),
+            "sample_size": Key(10, "tournament size", int, (1, None), unit="count"),
+            "mutation_prob": Key(None, "per-gene mutation probability (null = 1 / number of genes)",
+                                 float, (0, 1))}
+
+    @classmethod
+    def budget_settings(cls, budget: int) -> dict:
+        q = int(budget)
+        p = min(50, max(5, q // 20))
+        return {"num_queries": q, "population": p, "sample_size": max(2, p // 5)}
 
     def __init__(self, num_queries: int = 1000, population: int = 50, sample_size: int = 10,
                  mutation_prob: float | None = None, flops_range=None, seed=0,

@@ -9,14 +9,24 @@ from .nas_bench_macro import NASBenchMacroSpace
 
 
 def build_space(cfg_space, num_classes=None):
-    """Search space from a config section (``type``, ``variant``, ``bins``, ``min_bins``, ``kwargs``)."""
+    """Search space from a config section: ``type`` and the space's own keys (its constructor's
+    keyword arguments, e.g. ``variant``, ``bins``, ``min_bins`` of ``channel_bench_macro``).
+
+    ``num_classes`` (from ``data.num_classes``) is passed when the space takes it.
+
+    Raises:
+        ConfigError: unknown type, or a key the space does not take (naming the closest one).
+    """
+    import inspect
+
+    from ..config import resolve_section
     from ..registry import SPACES
-    kwargs = dict(cfg_space.get("kwargs") or {})
-    if cfg_space.get("variant") is not None:
-        kwargs.setdefault("variant", cfg_space["variant"])
-    if num_classes is not None:
-        kwargs.setdefault("num_classes", num_classes)
-    return SPACES.build(cfg_space["type"], bins=cfg_space["bins"], min_bins=cfg_space["min_bins"], **kwargs)
+    section = resolve_section("space", cfg_space)
+    cls = SPACES.get(section["type"])
+    kwargs = {k: v for k, v in section.items() if k != "type"}
+    if num_classes is not None and "num_classes" in inspect.signature(cls).parameters:
+        kwargs["num_classes"] = num_classes
+    return cls(**kwargs)
 
 
 __all__ = ["SearchSpace", "WidthSpace", "BNNASImageNetSpace", "ChannelBenchMacroSpace", "NASBenchMacroSpace", "build_space"]

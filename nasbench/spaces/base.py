@@ -80,6 +80,13 @@ class SearchSpace:
             raise ArchError(f"{self.name}: cannot parse architecture key {key!r}") from None
         return self.validate(arch)
 
+    def named_architectures(self) -> dict:
+        """Architectures with a published name, ``{name: arch tuple}`` (e.g. BossNet-T0); default none.
+
+        :func:`~nasbench.pipeline.common.read_arch` (``--arch NAME`` of the tools) accepts these names.
+        """
+        return {}
+
     # -- sampling -------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Arch:
         """Uniform random architecture (one draw per gene)."""

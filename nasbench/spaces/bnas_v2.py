@@ -39,21 +39,19 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import namedtuple
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 
 from ..errors import ArchError, ConfigError
-from ..ops.darts import PRIMITIVES, FactorizedReduce, ReLUConvBN, drop_path, make_op
+from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, ReLUConvBN, drop_path, make_op
 from ..registry import SPACES
 from .base import SearchSpace
 
 #: DARTS' genotype format (``genotypes.py`` of DARTS and of the BNAS-v2 reference):
 #: ``normal`` = convolution cell, ``reduce`` = enhancement cell; each a list of 8
 #: ``(op_name, input_state)`` pairs, two per node; the concats are ``[2, 3, 4, 5]``.
-Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
 
 #: the 7 operations an edge can carry, indexed by the op genes (DARTS' PRIMITIVES without ``none``)
 OPS7 = tuple(PRIMITIVES[1:])
@@ -325,7 +323,6 @@ class BNASv2Space(SearchSpace):
         search_channels, search_layers, search_en_layers: base width (16), convolution
             cells (2) and enhancement cells (1) of the search network (:meth:`build_supernet`).
         partial: PC-DARTS partial-channel factor K of the search network (1 = BNAS-v2 CLR, 4 = PC).
-        bins, min_bins: accepted because ``build_space`` passes them to every space; ignored.
 
     Raises:
         ConfigError: bad network settings (see :func:`broad_plan`) or ``input_size``.
@@ -338,7 +335,7 @@ class BNASv2Space(SearchSpace):
     def __init__(self, init_channels: int = 48, layers: int = 6, en_layers: int = 2, pool_time: int = 2,
                  num_classes: int = 10, drop_path_prob: float = 0.0, input_size: int = 32,
                  in_channels: int = 3, search_channels: int = 16, search_layers: int = 2,
-                 search_en_layers: int = 1, partial: int = 1, bins=None, min_bins=None):
+                 search_en_layers: int = 1, partial: int = 1):
         self.search_channels, self.search_layers = int(search_channels), int(search_layers)
         self.search_en_layers, self.partial = int(search_en_layers), int(partial)
         if self.partial < 1 or self.search_channels % self.partial:
@@ -359,8 +356,10 @@ class BNASv2Space(SearchSpace):
         Its ``genotype()`` is turned into this space's encoding by :meth:`from_genotype`.
         """
         from ..supernets.darts import BroadSearchNetwork
-        return BroadSearchNetwork(self.search_channels, self.num_classes, self.search_layers,
-                                  self.search_en_layers, partial=self.partial)
+        net = BroadSearchNetwork(self.search_channels, self.num_classes, self.search_layers,
+                                 self.search_en_layers, partial=self.partial)
+        net.space = self
+        return net
 
     # -- genes ----------------------------------------------------------------
     @property
@@ -407,6 +406,10 @@ class BNASv2Space(SearchSpace):
                 edges += [(OPS7[o1], j1), (OPS7[o2], j2)]
             cells.append(edges)
         return Genotype(normal=cells[0], normal_concat=list(CONCAT), reduce=cells[1], reduce_concat=list(CONCAT))
+
+    def named_architectures(self) -> dict:
+        """``{"BNASv2_CLR_v1": arch}``: the reference's default retraining genotype."""
+        return {"BNASv2_CLR_v1": self.from_genotype(BNASV2_CLR_V1)}
 
     def from_genotype(self, g) -> tuple:
         """:class:`Genotype` (or its dict / list / JSON form) -> architecture tuple.

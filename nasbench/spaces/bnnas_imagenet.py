@@ -171,9 +171,6 @@ class BNNASImageNetSpace(OpChoiceSpace):
         variant: None, ``""`` or ``"imagenet"`` (the only dataset of the space).
         num_classes: classifier outputs (1000).
         dropout: dropout before the classifier of built networks (default 0).
-        bins, min_bins: accepted for config compatibility (``build_space``
-            always passes them); they do not apply to an operator space and
-            are ignored.
     Raises:
         ArchError: unknown variant.
     """
@@ -185,8 +182,7 @@ class BNNASImageNetSpace(OpChoiceSpace):
     num_ops = len(OP_NAMES)
     identity_positions = IDENTITY_POSITIONS
 
-    def __init__(self, variant: str | None = None, num_classes: int = 1000, dropout: float = 0.0,
-                 bins=None, min_bins=None):
+    def __init__(self, variant: str | None = None, num_classes: int = 1000, dropout: float = 0.0):
         if variant not in (None, "", "imagenet"):
             raise ArchError(f"{self.name}: unknown variant {variant!r}; the space has only 'imagenet'")
         self.num_classes = int(num_classes)

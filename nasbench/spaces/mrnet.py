@@ -148,18 +148,18 @@ class FuseModule(nn.Module):
 
 
 def _as_setting(setting):
-    if isinstance(setting, dict):
-        return setting
-    from .nas_bench_mr import NASBenchMRSpace
-    return NASBenchMRSpace().to_setting(setting)
+    if not isinstance(setting, dict):
+        raise TypeError("MultiResolutionNet takes a network setting dict; convert a NAS-Bench-MR code with "
+                        "NASBenchMRSpace().to_setting(code)")
+    return setting
 
 
 class MultiResolutionNet(nn.Module):
     """NAS-Bench-MR network.
 
     Args:
-        setting: ``{"input_channel", "network_setting", "last_channel"}`` dict, or a
-            27-int code / code string (converted with :meth:`NASBenchMRSpace.to_setting`).
+        setting: ``{"input_channel", "network_setting", "last_channel"}`` dict (a 27-int
+            code converts with :meth:`~nasbench.spaces.nas_bench_mr.NASBenchMRSpace.to_setting`).
         task: ``'seg'`` (dense logits at 1/4 resolution), ``'cls'`` or ``'video'``
             (GAP logits ``(N, num_classes)``; video clips ``(N, C, T, H, W)`` are
             run frame-wise and the logits averaged over time).

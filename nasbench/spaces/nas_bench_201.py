@@ -80,8 +80,6 @@ class NASBench201Space(SearchSpace):
         num_classes: classifier outputs used by :meth:`flops`/:meth:`params`
             (default 100, the convention of NCP's ``Flops``/``Params``; see module doc).
         input_size: input side length in pixels used by :meth:`flops` (default 32).
-        bins, min_bins: accepted for config compatibility (``build_space``
-            always passes them); they do not apply to an operator space and are ignored.
 
     Raises:
         ArchError: unknown variant, malformed arch strings, out-of-range genes.
@@ -89,8 +87,7 @@ class NASBench201Space(SearchSpace):
 
     name = "nas_bench_201"
 
-    def __init__(self, variant: str | None = None, num_classes: int = 100, input_size: int = 32,
-                 bins=None, min_bins=None):
+    def __init__(self, variant: str | None = None, num_classes: int = 100, input_size: int = 32):
         if variant not in (None, "", "imagenet16_120", "cifar10", "cifar100"):
             raise ArchError(f"nas_bench_201: unknown variant {variant!r}; use imagenet16_120, cifar10 or cifar100")
         self.variant = variant or "imagenet16_120"

@@ -140,9 +140,6 @@ class NASBenchMacroSpace(OpChoiceSpace):
     Args:
         variant: None or ``"cifar10"`` (the only dataset of the benchmark).
         num_classes: classifier outputs (10 for the benchmark).
-        bins, min_bins: accepted for config compatibility (``build_space``
-            always passes them); they do not apply to an operator space and
-            are ignored.
     Raises:
         ArchError: unknown variant.
     """
@@ -153,7 +150,7 @@ class NASBenchMacroSpace(OpChoiceSpace):
     input_size = INPUT_SIZE
     num_ops = len(OP_NAMES)
 
-    def __init__(self, variant: str | None = None, num_classes: int = 10, bins=None, min_bins=None):
+    def __init__(self, variant: str | None = None, num_classes: int = 10):
         if variant not in (None, "", "cifar10"):
             raise ArchError(f"nas_bench_macro: unknown variant {variant!r}; the benchmark has only 'cifar10'")
         self.num_classes = int(num_classes)

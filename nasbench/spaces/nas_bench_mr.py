@@ -102,12 +102,12 @@ class NASBenchMRSpace(SearchSpace):
 
     Args:
         variant: setting name (``seg``, ``cls-10c``...); only names the space.
-        bins, min_bins, num_classes: accepted for ``build_space`` compatibility, ignored.
+        num_classes: accepted for ``build_space`` compatibility (from data.num_classes), ignored.
     """
 
     name = "nas_bench_mr"
 
-    def __init__(self, variant: str | None = None, bins=None, min_bins=None, num_classes=None):
+    def __init__(self, variant: str | None = None, num_classes=None):
         self.variant = variant or ""
         self.name = f"nas_bench_mr/{self.variant}" if self.variant else "nas_bench_mr"
 

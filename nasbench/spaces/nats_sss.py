@@ -34,8 +34,6 @@ class NATSSizeSpace(SearchSpace):
     Args:
         variant: ``"cifar10"`` (or None/``""`` for it).
         num_classes: classifier outputs (10 for CIFAR-10); stored only.
-        bins, min_bins: accepted for config compatibility (``build_space``
-            always passes them); they do not apply to this space and are ignored.
 
     Raises:
         ArchError: unknown variant; malformed keys or out-of-range genes
@@ -45,7 +43,7 @@ class NATSSizeSpace(SearchSpace):
     name = "nats_sss/cifar10"
     input_size = 32
 
-    def __init__(self, variant: str | None = None, num_classes: int = 10, bins=None, min_bins=None):
+    def __init__(self, variant: str | None = None, num_classes: int = 10):
         if variant in (None, ""):
             variant = "cifar10"
         if variant not in VARIANTS:

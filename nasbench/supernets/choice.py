@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 import torch.nn as nn
 
+from .base import Supernet
+
 if TYPE_CHECKING:
     from ..spaces.op_choice import OpChoiceSpace
 
@@ -52,7 +54,7 @@ class ChoiceBlock(nn.Module):
         return self.candidates[self.index[self.active]](x)
 
 
-class ChoiceSupernet(nn.Module):
+class ChoiceSupernet(Supernet):
     """Single-path supernet of an :class:`~nasbench.spaces.op_choice.OpChoiceSpace`.
 
     ``set_active(arch)`` selects one candidate per layer; ``forward(x)`` maps

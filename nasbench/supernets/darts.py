@@ -45,7 +45,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops.darts import PRIMITIVES, FactorizedReduce, MixedOp, ReLUConvBN
+from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, MixedOp, ReLUConvBN
+from .base import DifferentiableSupernet
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class SearchCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
-class BroadSearchNetwork(nn.Module):
+class BroadSearchNetwork(DifferentiableSupernet):
     """The BCNN search network with DARTS architecture parameters (see module doc).
 
     ``forward(x)``: ``[N, 3, H, W]`` -> logits ``[N, num_classes]``; ``H`` and
@@ -188,7 +189,7 @@ class BroadSearchNetwork(nn.Module):
         return F.softmax(alpha, dim=-1), (None if beta is None else self.edge_normalisation(beta))
 
     def genotype(self):
-        """The discrete cells as a DARTS :class:`~nasbench.spaces.bnas_v2.Genotype`.
+        """The discrete cells as a DARTS :class:`~nasbench.ops.darts.Genotype`.
 
         ``normal`` is the convolution cell, ``reduce`` the enhancement cell (the
         reference's naming), each ``[(op, input state)] * 8``, concat ``[2, 3, 4, 5]``.
@@ -215,7 +216,6 @@ class BroadSearchNetwork(nn.Module):
                 gene += [(PRIMITIVES[int(rows[j].argmax())], j) for j in keep]
                 start += 2 + i
             out[cell] = gene
-        from ..spaces.bnas_v2 import Genotype
         concat = list(range(2, 2 + STEPS))
         return Genotype(normal=out["conv"], normal_concat=concat, reduce=out["enhance"], reduce_concat=concat)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .base import Supernet
+
 from typing import TYPE_CHECKING
 
 from ..ops.dynamic import DynamicBatchNorm2d, DynamicConv2d, dynamic_modules, set_windows
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from ..spaces.width import WidthSpace
 
 
-class WidthSupernet(nn.Module):
+class WidthSupernet(Supernet):
     """Weight-sharing supernet of a :class:`WidthSpace`; runs one subnet at a time.
 
     ``set_active(arch, side)`` activates the left (``[0, w)``) or right

@@ -20,7 +20,8 @@ its query history is turned into
   whole benchmark, or over the architectures within the FLOPs budget when one
   is given. A seed that never gets there counts as ``Q``.
 
-Searcher settings derived from the budget ``Q`` (:func:`searcher_config`):
+Searcher settings derived from the budget ``Q`` (each searcher's ``budget_settings``, in its
+config-key names; :func:`searcher_config`):
 
 * ``random``: ``num_queries=Q``, batches of ``min(100, Q)``.
 * ``rea``: ``num_queries=Q``, population ``P = min(50, max(5, Q // 20))``,
@@ -85,8 +86,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ConfigError, NasbenchError
-from .utils import atomic_write_json
+from ..errors import ConfigError, NasbenchError
+from ..registry import SEARCHERS
+from ..utils import atomic_write_json
+from .base import SearchContext, build_searcher
 
 __all__ = ["bench_search", "searcher_config", "BenchmarkTruth", "regret_curve", "queries_to_top",
            "run_searcher", "slug", "plot_regret", "plot_pareto"]
@@ -100,31 +103,13 @@ def slug(name: str) -> str:
 
 
 def _canonical(name: str) -> str:
-    from .searchers import _ALIASES
-    key = str(name).lower().strip()
-    return _ALIASES.get(key, key)
+    return SEARCHERS.canonical(name)
 
 
 def searcher_config(name: str, budget: int) -> dict:
-    """Keyword arguments of searcher ``name`` for a budget of ``budget`` queries (module docstring)."""
-    q = int(budget)
-    key = _canonical(name)
-    if key == "random":
-        return {"num_queries": q, "batch_size": min(100, q)}
-    if key == "rea":
-        p = min(50, max(5, q // 20))
-        return {"num_queries": q, "population": p, "sample_size": max(2, p // 5)}
-    if key == "local":
-        return {"num_queries": q, "first_improvement": False}
-    if key == "nsga2":
-        p = min(40, max(4, q // 10))
-        return {"pop_size": p, "generations": max(2, 4 * math.ceil(q / p))}
-    if key == "evolution":
-        p = min(50, max(4, q // 10))
-        return {"population": p, "topk": max(2, p // 5), "mutation_num": p // 2,
-                "mutation_prob": 0.1, "crossover_num": p - p // 2,
-                "epochs": max(2, 4 * math.ceil(q / p))}
-    return {"num_queries": q}
+    """Settings (config keys) of searcher ``name`` for a budget of ``budget`` queries
+    (the searcher's ``budget_settings``; module docstring)."""
+    return SEARCHERS.get(name).budget_settings(int(budget))
 
 
 class _BenchSpace:
@@ -258,17 +243,15 @@ def run_searcher(name: str, bench, truth: BenchmarkTruth, budget: int, seed: int
     so it stops as soon as ``budget`` distinct architectures were queried.
     ``config`` (default :func:`searcher_config`) is returned without the budget.
     """
-    from .searchers import build_searcher
-
     cfg = dict(searcher_config(name, budget) if config is None else config)
-    searcher = build_searcher(name, **cfg, flops_range=truth.flops_range, seed=int(seed),
-                              max_queries=int(budget))
+    ctx = SearchContext(flops_range=truth.flops_range, seed=int(seed), max_queries=int(budget))
+    searcher = build_searcher({**cfg, "type": name}, ctx)
     return list(searcher.run(truth.space, bench).history), cfg
 
 
 def _summary_stats(runs: list, truth: BenchmarkTruth, budget: int, name: str, cfg: dict,
                    seeds: list, want_pareto: bool) -> dict:
-    from .searchers import pareto_front
+    from .nsga2 import pareto_front
 
     curves = np.stack([r["regret"] for r in runs])
     out = {"benchmark": truth.name, "searcher": name, "budget": int(budget), "seeds": list(seeds),
@@ -337,8 +320,7 @@ def bench_search(benchmarks: Sequence[str] | str, searchers: Sequence[str] | str
         ConfigError: bad budget/seeds, unknown searcher, empty lists.
         NasbenchError: unknown benchmark, missing file, infeasible FLOPs budget.
     """
-    from .benchmarks import load_benchmark
-    from .searchers import SEARCHERS
+    from ..benchmarks import load_benchmark
 
     def split(x):
         items = x.split(",") if isinstance(x, str) else list(x)
@@ -350,8 +332,7 @@ def bench_search(benchmarks: Sequence[str] | str, searchers: Sequence[str] | str
     if not snames:
         raise ConfigError("no searcher given")
     for s in snames:
-        if _canonical(s) not in SEARCHERS:
-            raise ConfigError(f"unknown searcher {s!r}; known: {sorted(SEARCHERS)}")
+        _canonical(s)  # ConfigError naming the known searchers
     if int(budget) < 1:
         raise ConfigError(f"budget must be >= 1 query, got {budget}")
     if int(seeds) < 1:
@@ -380,7 +361,7 @@ def bench_search(benchmarks: Sequence[str] | str, searchers: Sequence[str] | str
                         raise NasbenchError(f"{bname} {sname}: {e}") from None
                     raise
             res_b[sname] = _summary_stats(runs, truth, budget, sname, cfg, seed_list,
-                                          want_pareto=_canonical(sname) == "nsga2" and truth.has_flops)
+                                          want_pareto=SEARCHERS.get(sname).finds_pareto_front and truth.has_flops)
         results[bname] = res_b
         if out is not None:
             atomic_write_json(res_b, os.path.join(out, slug(bname), "results.json"))
@@ -430,9 +411,9 @@ def _write_md(results: dict, path: str, budget: int, seeds: int, flops_budget) -
 # -- figures ----------------------------------------------------------------------
 def plot_regret(results: dict, path) -> None:
     """Mean +/- std regret against queries (log x), one panel per benchmark, one line per searcher."""
-    from .metrics.plots import _plt, _save
+    from ..metrics.plots import plt_module, save_figure
 
-    plt = _plt()
+    plt = plt_module()
     n = len(results)
     fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 3.8), squeeze=False)
     for ax, (bname, res_b) in zip(axes[0], results.items()):
@@ -452,17 +433,17 @@ def plot_regret(results: dict, path) -> None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
 def plot_pareto(stats: dict, truth: BenchmarkTruth, path) -> None:
     """Accuracy vs FLOPs: every benchmark architecture (grey), the true front (black) and the
     fronts found by the searcher (``stats["pareto"]``, one per seed; seed 0 drawn as a line)."""
-    from .metrics.plots import _plt, _save
-    from .searchers import pareto_front
+    from ..metrics.plots import plt_module, save_figure
+    from .nsga2 import pareto_front
 
-    plt = _plt()
+    plt = plt_module()
     archs = list(truth.acc)
     f_all = np.array([truth.flops[a] for a in archs], dtype=float) / 1e6
     a_all = np.array([truth.acc[a] for a in archs])
@@ -493,5 +474,5 @@ def plot_pareto(stats: dict, truth: BenchmarkTruth, path) -> None:
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from ..searchers.base import Evaluator
+from ..errors import ConfigError
+from ..registry import EVALUATORS
+from .base import EvalContext, Evaluator
 
 
 @torch.no_grad()
@@ -30,6 +32,7 @@ def bn_score_table(supernet) -> list[dict]:
     return table
 
 
+@EVALUATORS.register("bn_indicator")
 class BNIndicatorEvaluator(Evaluator):
     """Scores architectures by the summed BN indicator (higher is better).
 
@@ -42,6 +45,17 @@ class BNIndicatorEvaluator(Evaluator):
     Raises:
         ArchError: an illegal architecture.
     """
+
+    @classmethod
+    def check(cls, supernet) -> None:
+        """Needs an operator-choice supernet (one with ``candidate_ops()``)."""
+        if not callable(getattr(supernet, "candidate_ops", None)):
+            raise ConfigError(f"eval.type bn_indicator needs an operator-choice supernet, not "
+                              f"{type(supernet).__name__} of {supernet.space.name}")
+
+    @classmethod
+    def from_config(cls, settings: dict, ctx: EvalContext) -> "BNIndicatorEvaluator":
+        return cls(ctx.supernet)
 
     def __init__(self, supernet):
         self.space = supernet.space

@@ -18,7 +18,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..searchers.base import Evaluator
+from ..errors import ConfigError
+from ..registry import EVALUATORS, Key
+from .base import EvalContext, Evaluator
 
 
 def _bn_modules(model):
@@ -61,6 +63,7 @@ def accuracy(model: nn.Module, batches, autocast=contextlib.nullcontext) -> tupl
     return 100.0 * correct / max(n, 1), loss / max(n, 1)
 
 
+@EVALUATORS.register("accuracy")
 class SupernetEvaluator(Evaluator):
     """Scores architectures by BN recalibration + validation accuracy of a trained supernet.
 
@@ -77,6 +80,34 @@ class SupernetEvaluator(Evaluator):
     better), ``acc``, ``acc_<side>``, ``loss`` (mean CE over sides), ``flops``
     (MACs) and ``params``.
     """
+
+    KEYS = {
+        "recal_batches": Key(20, "training batches to recalibrate BN statistics", int, (1, None), unit="count"),
+        "recal_batch_size": Key(256, "images per BN-recalibration batch", int, (1, None), unit="images"),
+        "val_batches": Key(None, "validation batches evaluated (null = the whole validation split)", int,
+                           (1, None), unit="count"),
+    }
+    needs_data = True
+
+    @classmethod
+    def check(cls, supernet) -> None:
+        """Needs a single-path supernet (``supernet.single_path``: width or operator choices)."""
+        if not getattr(supernet, "single_path", False):
+            raise ConfigError(f"eval.type accuracy cannot score {type(supernet).__name__}: it runs one subnet "
+                              "at a time (set_active); a DARTS supernet is searched by its architecture "
+                              "parameters (eval.type genotype)")
+
+    @classmethod
+    def from_config(cls, settings: dict, ctx: EvalContext) -> "SupernetEvaluator":
+        """Fixed BN-recalibration batches (``recal_batches`` x ``recal_batch_size`` augmented
+        training images, loader seed offset 7919) and ``val_batches`` validation batches,
+        scored on the algorithm's ``eval_sides``."""
+        recal = make_batches(ctx.make_loader("train", True, batch_size=settings["recal_batch_size"],
+                                             seed_offset=7919),
+                             settings["recal_batches"], ctx.device, with_targets=False)
+        val = make_batches(ctx.make_loader("val", False), settings["val_batches"], ctx.device)
+        return cls(ctx.supernet, recal, val, sides=getattr(ctx.algorithm, "eval_sides", ("left",)),
+                   autocast=ctx.autocast)
 
     def __init__(self, supernet, recal_batches, val_batches, sides=("left",), autocast=None):
         self.supernet = supernet

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError, NasbenchError
+from ..errors import ConfigError, NasbenchError
 
 def load_ncp_config(path, overrides: dict | None = None) -> dict:
     """NCP settings from a config file read by :func:`nasbench.config.load_config`
@@ -51,7 +51,7 @@ def load_ncp_config(path, overrides: dict | None = None) -> dict:
     Raises:
         ConfigError: unreadable file, unknown key (named with the file), or no ``benchmark.name``.
     """
-    from .config import load_config
+    from ..config import load_config
 
     opts = [f"{sec}.{k}={v}" for sec, d in (overrides or {}).items() for k, v in d.items()]
     cfg = load_config(path, opts)
@@ -68,7 +68,7 @@ def load_bench(name: str, root):
     Raises:
         NasbenchError: another benchmark family (NCP needs a code or one-hot encoding).
     """
-    from .benchmarks import load_benchmark
+    from ..benchmarks import load_benchmark
 
     if str(name).partition("/")[0] not in ("nas_bench_mr", "nas_bench_201"):
         raise NasbenchError(f"NCP supports nas_bench_mr/<setting> and nas_bench_201 benchmarks, not {name!r}")
@@ -80,7 +80,7 @@ class MRCoding:
     """NAS-Bench-MR: the 27-int code itself; projection rounds each gene to a legal value."""
 
     def __init__(self, space):
-        from .spaces.nas_bench_mr import gene_bounds
+        from ..spaces.nas_bench_mr import gene_bounds
         self.space = space
         self.lo, self.hi = gene_bounds()
 
@@ -98,7 +98,7 @@ class NB201Coding:
     """NAS-Bench-201: NCP's 30-d one-hot; projection = argmax per edge (``from_one_hot``)."""
 
     def __init__(self, space):
-        from .spaces.nas_bench_201 import EMBED_DIM
+        from ..spaces.nas_bench_201 import EMBED_DIM
         self.space = space
         self.lo, self.hi = np.zeros(EMBED_DIM), np.ones(EMBED_DIM)
 
@@ -329,7 +329,7 @@ def propagate_seeds(predictors, coding, bench, seeds, *, out=None, **kwargs):
     """
     import os
 
-    from .utils import atomic_write_json
+    from ..utils import atomic_write_json
 
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:

@@ -1,0 +1,84 @@
+"""Supervised training and evaluation of a fixed network (standalone retraining).
+
+:class:`StandardAlgorithm` is the algorithm of ``tools/retrain.py``: one
+forward, cross-entropy with the run's label smoothing, one backward.
+:func:`evaluate_accuracy` measures top-1 on the test set.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+
+from ..engine import dist as D
+from ..engine.optim import resolve_amp
+from .base import Algorithm, SupervisedMixin
+
+__all__ = ["StandardAlgorithm", "evaluate_accuracy"]
+
+
+class StandardAlgorithm(SupervisedMixin, Algorithm):
+    """Plain supervised training of a fixed network: one forward, criterion, backward.
+
+    Used for standalone retraining. Stateless (empty ``state_dict``).
+    """
+
+    def train_step(self, ctx, batch) -> dict:
+        """``batch`` = (images float [b, 3, H, W], targets int64 [b]) -> ``{'loss': 0-dim tensor, 'top1': %}``."""
+        images, targets = batch
+        with ctx.autocast():
+            logits = ctx.model(images)
+            loss = self.criterion(logits, targets)
+        ctx.backward(loss)
+        with torch.no_grad():
+            top1 = (logits.argmax(1) == targets).float().mean() * 100.0
+        return {"loss": loss.detach(), "top1": top1}
+
+    def __init__(self):
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, d: dict) -> None:
+        pass
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, loader: Iterable, device: torch.device | str,
+                      amp: str = "none") -> dict:
+    """Top-1 accuracy (percent) and mean cross-entropy of ``model`` over ``loader``.
+
+    ``loader`` is either a nasbench loader (``loader.epoch(0)`` is iterated) or any
+    iterable of ``(images [b,3,H,W], targets int64 [b])``. Sums are all-reduced
+    over ranks when distributed, so each rank must see its own shard. The model is
+    put in eval mode and its previous mode restored.
+
+    Returns:
+        ``{'top1': float %, 'loss': float, 'n': int images}``.
+    """
+    device = torch.device(device)
+    dtype = resolve_amp(amp, device)
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # correct, loss sum, count
+    batches = loader.epoch(0) if hasattr(loader, "epoch") else loader
+    try:
+        for images, targets in batches:
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            ctx = (torch.autocast(device_type=device.type, dtype=dtype) if dtype
+                   else contextlib.nullcontext())
+            with ctx:
+                logits = model(images)
+            logits = logits.float()
+            sums[0] += (logits.argmax(1) == targets).sum()
+            sums[1] += nn.functional.cross_entropy(logits, targets, reduction="sum")
+            sums[2] += targets.numel()
+    finally:
+        model.train(was_training)
+    sums = D.all_reduce_sum(sums)
+    n = max(sums[2].item(), 1.0)
+    return {"top1": 100.0 * sums[0].item() / n, "loss": sums[1].item() / n, "n": int(sums[2].item())}

@@ -1,0 +1,24 @@
+"""The NAS workflow as importable functions, one module per stage; ``tools/*.py`` are thin wrappers.
+
+    train_supernet(cfg, out)             (:mod:`.train`)    -> out/checkpoints/last.pth, logs, reports
+    search(cfg, ckpt, out)               (:mod:`.search`)   -> out/result.json (arch, flops, params, score,
+                                                               benchmark truth)
+    retrain(cfg, arch, out)              (:mod:`.retrain`)  -> out/result.json (arch, top1 on the test set)
+    rank_eval(cfg, ckpt, out, num_archs) (:mod:`.rank_eval`)-> out/rank.json + out/rank_scatter.png
+
+What the stages share (data, loaders, output folders, benchmarks, checkpoints)
+is in :mod:`.common`. The stages ask the configured space, algorithm,
+evaluator and searcher (their registries and protocols); they never name a
+method.
+"""
+from ..errors import ArchError
+from .common import (benchmark_for, flops_range, load_datasets, load_supernet, rank_archs, read_arch,
+                     supernet_evaluator)
+from .rank_eval import rank_eval
+from .retrain import retrain
+from .search import search
+from .train import TauTracker, train_supernet
+
+__all__ = ["load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
+           "supernet_evaluator", "benchmark_for", "flops_range", "read_arch", "rank_archs", "TauTracker",
+           "ArchError"]

@@ -1,0 +1,177 @@
+"""What every workflow stage shares: data, loaders, output folders, benchmarks, checkpoints.
+
+Every stage validates its inputs (config, architecture, checkpoint, data)
+before it creates or writes anything in ``out``; result files are written
+atomically.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..algorithms import build_algorithm
+from ..config import dump_config
+from ..data import BatchLoader, load_cifar10, load_imagefolder, split_train_val
+from ..engine import dist as D
+from ..engine.checkpoint import load_checkpoint
+from ..errors import CheckpointError, ConfigError, NasbenchError
+from ..spaces import build_space
+
+__all__ = ["load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
+           "load_supernet", "read_arch", "rank_archs"]
+
+
+def load_datasets(cfg):
+    """``{"train", "val", "test", "num_classes"}`` in-memory datasets of ``cfg.data``.
+
+    ``train``/``val`` are the seeded supernet-training and search-validation
+    parts of the training set; ``test`` is used only for final numbers.
+    """
+    d = cfg.data
+    root = Path(d.root)
+    if d.name == "cifar10":
+        full, test = load_cifar10(root, "train"), load_cifar10(root, "test")
+    elif d.name == "imagefolder":
+        if not (root / "train").is_dir():
+            raise NasbenchError(f"data.root {root} has no train/ folder (ImageFolder layout "
+                                "train/<class>/*, val/<class>/* or test/<class>/*)")
+        full = load_imagefolder(root / "train")
+        test_dir = root / "val" if (root / "val").is_dir() else root / "test"
+        test = load_imagefolder(test_dir, classes=full.classes)
+    else:
+        raise ConfigError(f"data.name must be 'cifar10' or 'imagefolder', got {d.name!r}")
+    train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
+    if d.test_size is not None and int(d.test_size) < len(test):
+        _, test = split_train_val(test, int(d.test_size), d.split_seed)  # seeded, class-balanced subset
+    return {"train": train, "val": val, "test": test, "num_classes": full.num_classes}
+
+
+def make_loader(cfg, data, train, dist, batch_size=None, seed_offset=0) -> BatchLoader:
+    """Seeded :class:`BatchLoader` over ``data``: shuffled, augmented (``data.augment``) and
+    sharded over ``dist``'s ranks when ``train``; ``batch_size`` defaults to ``data.batch_size``
+    (train) or ``data.eval_batch_size``."""
+    bs = int(batch_size or (cfg.data.batch_size if train else cfg.data.eval_batch_size))
+    return BatchLoader(data, bs, shuffle=train, augment=train and cfg.data.augment,
+                       seed=int(cfg.seed) + seed_offset, drop_last=train,
+                       rank=dist.rank if train else 0, world_size=dist.world_size if train else 1)
+
+
+def loader_factory(cfg, datasets, dist):
+    """``make(split, train, batch_size=None, seed_offset=0)`` over ``datasets[split]`` (the
+    factory an algorithm's ``train_loader`` and an evaluator's ``from_config`` receive)."""
+    def make(split, train, batch_size=None, seed_offset=0):
+        return make_loader(cfg, datasets[split], train, dist, batch_size=batch_size, seed_offset=seed_offset)
+    return make
+
+
+def prepare_out(cfg, out, dist) -> Path:
+    """Create ``out`` and write the resolved ``config.yaml`` (rank 0); all ranks wait."""
+    out = Path(out)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        dump_config(cfg, out / "config.yaml")
+    D.barrier()
+    return out
+
+
+def seed_all(seed):
+    """Seed python ``random``, numpy and torch with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def benchmark_for(cfg, space):
+    """The tabular benchmark with ground truth for ``space``, or ``None``."""
+    from ..benchmarks import load_benchmark
+    name = cfg.benchmark.name
+    if name is None:
+        name = space.benchmark
+    if name is None:
+        return None
+    root = cfg.benchmark.root or Path(cfg.data.root) / "benchmarks"
+    return load_benchmark(name, root)
+
+
+def flops_range(cfg):
+    """``(lo, hi)`` in MACs from ``search.flops_budget`` and ``flops_min_ratio``, or None."""
+    budget = cfg.search.flops_budget
+    if budget is None:
+        return None
+    try:
+        budget = float(budget)
+    except (TypeError, ValueError):
+        raise ConfigError(f"search.flops_budget must be a number of MACs, got {budget!r}") from None
+    return (float(cfg.search.flops_min_ratio) * budget, budget)
+
+
+def load_supernet(cfg, ckpt, device):
+    """``(space, supernet, algorithm)`` restored from a supernet checkpoint.
+
+    Raises:
+        CheckpointError: unreadable file or weights that do not fit the config's space.
+    """
+    state = load_checkpoint(ckpt)
+    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+    supernet = space.build_supernet()
+    try:
+        supernet.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{ckpt} does not hold a supernet of {space.name} with this config "
+                              f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
+    algorithm.load_state_dict(state["algorithm"])
+    return space, supernet.to(device).eval(), algorithm
+
+
+def read_arch(space, arch) -> tuple:
+    """Architecture from a key string, a named architecture, or a JSON file holding ``{"arch": key}``."""
+    p = Path(str(arch))
+    if p.is_dir():
+        raise NasbenchError(f"--arch {p} is a directory; pass an architecture key or a result.json file")
+    if p.suffix == ".json" or p.is_file():
+        try:
+            arch = json.loads(p.read_text())["arch"]
+        except FileNotFoundError:
+            raise NasbenchError(f"architecture file {p} does not exist") from None
+        except (ValueError, KeyError, TypeError):
+            raise NasbenchError(f"{p}: not a JSON file with an 'arch' key") from None
+    named = space.named_architectures()
+    if isinstance(arch, str) and arch in named:
+        return space.validate(named[arch])
+    return space.validate(arch)
+
+
+def rank_archs(bench, space, n: int, seed: int) -> list[tuple]:
+    """``n`` distinct benchmark architectures drawn with ``seed`` (the rank_eval sample)."""
+    rng = np.random.default_rng(int(seed))
+    keys = list(bench)
+    return [space.decode(keys[i]) for i in rng.choice(len(keys), size=n, replace=False)]
+
+
+def supernet_evaluator(cfg, supernet, algorithm, datasets, device):
+    """The algorithm's evaluator of ``supernet`` for ``cfg.eval`` (data from ``datasets``, or
+    None when the evaluator needs none)."""
+    from ..engine.optim import resolve_amp
+    from ..evaluators import EvalContext
+    dtype = resolve_amp(cfg.train.amp, device)
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else None
+    make = loader_factory(cfg, datasets, D.DistInfo(0, 1, 0, device)) if datasets is not None else None
+    ctx = EvalContext(supernet=supernet, algorithm=algorithm, device=device, make_loader=make, autocast=autocast)
+    return algorithm.make_evaluator(cfg.eval, ctx)
+
+
+def evaluator_class(cfg, supernet):
+    """The registered evaluator class of ``cfg.eval.type``, checked against ``supernet``.
+
+    Raises:
+        ConfigError: the evaluator cannot score this supernet.
+    """
+    from ..registry import EVALUATORS
+    cls = EVALUATORS.get(cfg.eval.type)
+    cls.check(supernet)
+    return cls

@@ -1,0 +1,88 @@
+"""Stage 2: search with a trained supernet (``tools/search.py``).
+
+    search(cfg, ckpt, out) -> out/result.json (arch, flops, params, score, benchmark truth)
+"""
+from __future__ import annotations
+
+import time
+
+from ..config import Config
+from ..engine import dist as D
+from ..engine.logger import RunLogger
+from ..errors import ConfigError
+from ..evaluators import DistributedEvaluator
+from ..searchers import SearchContext, build_searcher
+from ..utils import atomic_write_json
+from .common import (benchmark_for, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
+                     seed_all, supernet_evaluator)
+
+__all__ = ["search"]
+
+
+def search(cfg: Config, ckpt, out) -> dict:
+    """Search the space with the trained supernet as evaluator; writes ``out/result.json``.
+
+    The evaluator is the algorithm's (``eval.type``). When it knows its best
+    architecture without a search (a DARTS supernet's argmax) that is the
+    result; otherwise the searcher of ``cfg.search`` asks it, under
+    ``search.flops_budget``. Where the space has a tabular benchmark the
+    result holds the found architecture's true accuracy, rank and regret.
+
+    Raises:
+        ConfigError, CheckpointError, NasbenchError: bad input (before anything is written).
+    """
+    dist = D.init_distributed(device=cfg.device)
+    seed_all(int(cfg.seed))
+    space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
+    ev_cls = evaluator_class(cfg, supernet)
+    if cfg.search.max_seconds is not None and dist.distributed:  # ranks would stop at different batches
+        raise ConfigError("search.max_seconds works with one process only; use a query budget with several")
+    bench = benchmark_for(cfg, space)
+    datasets = load_datasets(cfg) if ev_cls.needs_data else None
+    frange = flops_range(cfg)
+    out = prepare_out(cfg, out, dist)
+    logger = RunLogger(out, rank=dist.rank, use_tensorboard=False)
+    evaluator = supernet_evaluator(cfg, supernet, algorithm, datasets, dist.device)
+    res = {"algorithm": cfg.algorithm.type, "evaluator": cfg.eval.type}
+    t0 = time.time()
+    direct = evaluator.best_architecture()
+    if direct is not None:
+        best, extras = direct
+    else:
+        ctx = SearchContext(flops_range=frange, seed=int(cfg.seed), progress=dist.is_main,
+                            max_seconds=cfg.search.max_seconds, space=space,
+                            loss_history=algorithm.loss_history(), log=logger.info)
+        result = build_searcher(cfg.search, ctx).run(space, DistributedEvaluator(evaluator))
+        best = result.best_arch
+        extras = _search_record(cfg, space, result, frange, t0)
+    flops, params = space.cost(best)
+    res = {"arch": space.encode(best), "flops": int(flops), "params": int(params), **res, **extras}
+    if bench is not None:
+        res["benchmark"] = bench.summary(best, frange[1] if frange else None)
+    if dist.is_main:
+        atomic_write_json(_ordered(res), out / "result.json")
+        logger.info("found %s: %s%.2fM params, %.1fM MACs%s", res["arch"],
+                    f"score {res['score']:.2f}, " if "score" in res else "", params / 1e6, flops / 1e6,
+                    f", benchmark {bench.metric} {res['benchmark'][bench.metric]:.2f} rank "
+                    f"{res['benchmark']['rank']} regret {res['benchmark']['regret']:.2f}" if bench else "")
+    logger.close()
+    return res
+
+
+def _search_record(cfg, space, result, frange, t0) -> dict:
+    """The searcher's part of ``result.json``: score, budget, queries, history, Pareto front."""
+    rec = {"score": float(result.best_metrics["score"]), "searcher": cfg.search.type,
+           "flops_budget": frange[1] if frange else None, "num_queries": len(result.history),
+           "search_seconds": round(time.time() - t0, 1), "stopped": result.stopped,
+           "history": [{"arch": space.encode(h["arch"]), "score": float(h["score"]), "flops": int(h["flops"])}
+                       for h in result.history]}
+    if result.pareto:
+        rec["pareto"] = [{"arch": space.encode(p["arch"]), "score": float(p["score"]), "flops": int(p["flops"])}
+                         for p in result.pareto]
+    return rec
+
+
+def _ordered(res: dict) -> dict:
+    """``res`` with the per-query lists (``history``, ``pareto``) last, for readers of the file."""
+    tail = ("history", "pareto")
+    return {**{k: v for k, v in res.items() if k not in tail}, **{k: res[k] for k in tail if k in res}}
