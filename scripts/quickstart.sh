@@ -18,5 +18,21 @@ r = json.load(open(f"{sys.argv[1]}/retrain/result.json"))
 b = s["benchmark"]
 print(f"found {s['arch']}: {s['flops']/1e6:.1f}M MACs, {s['params']/1e6:.2f}M params, supernet score {s['score']:.2f}%")
 print(f"Channel-Bench-Macro: {b['mean_acc']:.2f}% (rank {b['rank']} of {b['num_archs']}, regret {b['regret']:.2f} points)")
-print(f"retrained here: test top-1 {r['top1']:.2f}% on {r['test_images']} images")
+print(f"retrained here: test top-1 {r['top1']:.2f}% on {r['test_images']} images "
+      f"(Channel-Bench-Macro's 60-epoch accuracy of this width: {b['mean_acc']:.2f}%)")
+bl = s["baselines"]
+where = "under the budget" if s["flops_budget"] else "in the space"
+
+
+def versus(pick, what):
+    d = b["mean_acc"] - pick["mean_acc"]
+    how = f"{abs(d):.2f} points {'BETTER' if d > 0 else 'WORSE'} than"
+    how = "the same as" if round(abs(d), 2) == 0 else how
+    return f"the supernet's pick is {how} {what} ({pick['arch']}, {pick['mean_acc']:.2f}%)"
+
+
+print(versus(bl["largest_flops"], f"simply taking the largest width {where}"))
+print(versus(bl["median"], f"the median-accuracy width {where}"))
+print(f"the best width {where} is {bl['optimum']['arch']} ({bl['optimum']['mean_acc']:.2f}%); "
+      f"plot: {sys.argv[1]}/search/search_baselines.png")
 PY

@@ -96,3 +96,42 @@ def plot_tau_curves(curves: dict, path, title="", reference: dict | None = None)
     ``{label: tau}`` (e.g. the FLOPs proxy on the same architectures).
     """
     plot_curves(curves, path, title=title, xlabel="epoch", ylabel="Kendall tau vs benchmark", reference=reference)
+
+
+def plot_search_baselines(flops, acc, marks: dict, path, flops_range=(None, None), title="",
+                          ylabel="benchmark accuracy (%)"):
+    """Benchmark accuracy (y) against MACs (x) of every architecture, with picks marked.
+
+    ``flops``/``acc``: one value per architecture (small grey points; NaN FLOPs
+    are skipped). ``marks``: ``{label: (flops, acc)}`` drawn in order with distinct
+    markers and a legend (e.g. found / largest MACs / median / optimum).
+    ``flops_range``: the search's ``(lo, hi)`` MACs window; each bound that is
+    not None (and a lower bound > 0) is drawn as a vertical dashed line.
+    """
+    plt = plt_module()
+    flops, acc = np.asarray(flops, dtype=float), np.asarray(acc, dtype=float)
+    ok = np.isfinite(flops) & np.isfinite(acc)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.scatter(flops[ok] / 1e6, acc[ok], s=3, c="0.7", lw=0, label=f"all {int(ok.sum()):,} architectures",
+               rasterized=True)
+    lo, hi = flops_range if flops_range is not None else (None, None)
+    for name, v in (("lower bound", lo), ("budget", hi)):
+        if v is not None and (name == "budget" or v > 0):
+            ax.axvline(float(v) / 1e6, ls="--", lw=1, color="k", alpha=0.6)
+            ax.annotate(f"{name} {float(v) / 1e6:g}M", (float(v) / 1e6, 0.02), xycoords=("data", "axes fraction"),
+                        rotation=90, fontsize=7, ha="right", va="bottom")
+    styles = [("*", "tab:red", 180), ("s", "tab:blue", 60), ("^", "tab:orange", 70), ("D", "tab:green", 60),
+              ("v", "tab:purple", 60), ("P", "tab:brown", 70)]
+    for (label, (x, y)), (m, c, s) in zip(marks.items(), styles * (len(marks) // len(styles) + 1)):
+        ax.scatter([float(x) / 1e6], [float(y)], marker=m, c=c, s=s, edgecolors="k", lw=0.6, zorder=3, label=label)
+    ax.set_xlabel("MFLOPs (MACs)")
+    ax.set_ylabel(ylabel)
+    if ok.any():  # the long tail of bad architectures would squash the interesting top
+        ys = [float(y) for _, y in marks.values()] + [float(np.percentile(acc[ok], 2))]
+        top = float(acc[ok].max())
+        ax.set_ylim(min(ys) - 0.05 * (top - min(ys) + 1e-9), top + 0.05 * (top - min(ys) + 1e-9))
+    ax.set_title(title, fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    save_figure(fig, path)
+    plt.close(fig)

@@ -58,8 +58,10 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     if bench is not None:  # regret against the best under the search's FLOPs budget, if any
         budget = flops_range(cfg)
         res["benchmark"] = bench.summary(arch, budget[1] if budget else None)
+        res["baselines"] = bench.baselines(*(budget or (None, None)), space=space)
     if dist.is_main:
         atomic_write_json(res, out / "result.json")
-        logger.info("test top-1 %.2f%%", res["top1"])
+        logger.info("test top-1 %.2f%%%s", res["top1"], f" (benchmark {bench.metric} of this arch "
+                    f"{res['benchmark'][bench.metric]:.2f}%)" if bench is not None else "")
     logger.close()
     return res

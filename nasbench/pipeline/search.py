@@ -59,6 +59,7 @@ def search(cfg: Config, ckpt, out) -> dict:
     res = {"arch": space.encode(best), "flops": int(flops), "params": int(params), **res, **extras}
     if bench is not None:
         res["benchmark"] = bench.summary(best, frange[1] if frange else None)
+        res["baselines"] = bench.baselines(*(frange or (None, None)), space=space)  # same window, same MACs
     if dist.is_main:
         atomic_write_json(_ordered(res), out / "result.json")
         logger.info("found %s: %s%.2fM params, %.1fM MACs%s", res["arch"],
