@@ -186,8 +186,8 @@ def _merge(base, override, top=True):
     out = dict(base)
     for k, v in override.items():
         old = out.get(k)
-        if (top and k in TYPED_SECTIONS and isinstance(v, dict) and isinstance(old, dict)
-                and "type" in v and "type" in old and v["type"] != old["type"]):
+        if (top and k in TYPED_SECTIONS and isinstance(v, dict) and isinstance(old, dict) and "type" in v
+                and v["type"] != old.get("type", _defaults().get(k, {}).get("type"))):
             # a new type: inherited keys stay only where they apply to it (common or declared keys)
             keep = set(_defaults().get(k, {}))
             try:

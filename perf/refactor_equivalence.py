@@ -111,14 +111,43 @@ def digest(out: Path) -> dict:
     return res
 
 
+#: result fields that a change adds on purpose (reported, not compared)
+ADDED = {"baselines"}
+
+
+def _diff(x, y, path=""):
+    """Paths where ``x`` and ``y`` differ (first few)."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        out = []
+        for k in sorted(set(x) | set(y), key=str):
+            out += _diff(x.get(k), y.get(k), f"{path}.{k}")
+        return out
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        out = []
+        for i, (u, v) in enumerate(zip(x, y)):
+            out += _diff(u, v, f"{path}[{i}]")
+        return out
+    return [] if x == y else [f"{path}: {str(x)[:80]} != {str(y)[:80]}"]
+
+
 def compare(a: Path, b: Path) -> int:
-    da = json.loads((a / "digest.json").read_text())
-    db = json.loads((b / "digest.json").read_text())
+    """Recompute both digests from the output folders and print what differs.
+
+    Fields in :data:`ADDED` present only in ``b`` are listed as added, not compared."""
+    da, db = digest(a), digest(b)
     bad = 0
     for k in sorted(set(da) | set(db)):
-        if da.get(k) != db.get(k):
+        x, y = da.get(k), db.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            added = sorted(f for f in ADDED if f in y and f not in x)
+            if added:
+                print(f"added in {k}: {', '.join(added)}")
+            y = {f: v for f, v in y.items() if f not in added}
+        if x != y:
             bad += 1
             print(f"DIFFERS: {k}" + ("" if k in da and k in db else " (missing on one side)"))
+            for line in (_diff(x, y) if x is not None and y is not None else [])[:6]:
+                print("   ", line)
     print(f"{len(set(da) | set(db))} outputs compared, {bad} differ")
     return 1 if bad else 0
 

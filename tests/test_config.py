@@ -247,3 +247,12 @@ def test_every_registered_type_rejects_a_misspelled_key(tmp_path):
                 assert f"did you mean '{sec}.{keys[0]}'?" in str(e.value)
             checked += 1
     assert checked >= 6 + 5 + 3
+
+
+def test_type_set_only_by_opts_drops_the_files_keys_of_the_default_type(tmp_path):
+    """A file that sets accuracy-evaluator keys without a type, then --opts eval.type=bn_indicator."""
+    path = write(tmp_path / "a.yaml", "space:\n  type: nas_bench_macro\nalgorithm:\n  type: spos\n"
+                                      "eval:\n  recal_batches: 2\n")
+    assert load_config(path).eval == {"type": "accuracy", "recal_batches": 2, "recal_batch_size": 256,
+                                      "val_batches": None}
+    assert load_config(path, ["eval.type=bn_indicator"]).eval == {"type": "bn_indicator"}
