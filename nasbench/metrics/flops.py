@@ -25,6 +25,9 @@ def count_macs(model: nn.Module, input_size=(3, 32, 32), bn: bool = False, bias:
     model's device (use ``with torch.device('meta'):`` to build it for free).
     ``bn=True, bias=True`` gives thop's convention (2 ops per BatchNorm2d
     output element, one per conv/linear bias element), used by NAS-Bench-MR.
+    A module that multiplies activations by activations (attention) counts its
+    own products through a ``forward_macs(inputs, output) -> int`` method
+    (e.g. :class:`~nasbench.ops.hytra.MHSA`).
     """
     total = 0
 
@@ -45,8 +48,14 @@ def count_macs(model: nn.Module, input_size=(3, 32, 32), bn: bool = False, bias:
         nonlocal total
         total += 2 * out.numel()
 
+    def own_hook(m, inp, out):
+        nonlocal total
+        total += int(m.forward_macs(inp, out))
+
     hooks = []
     for m in model.modules():
+        if callable(getattr(m, "forward_macs", None)):
+            hooks.append(m.register_forward_hook(own_hook))
         if isinstance(m, nn.Conv2d):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):
