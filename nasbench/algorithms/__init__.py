@@ -8,6 +8,7 @@ from .spos import SPOS
 from .bnnas import BNNAS
 from .darts import BNASv2
 from .indicator import BNIndicatorEvaluator
+from .bossnas_ratings import BossRatingEvaluator
 
 __all__ = ["ChannelCounter", "SupernetAlgorithm", "build_algorithm", "BCNet", "AutoSlim", "UniformSinglePath",
-           "SPOS", "BNNAS", "BNASv2", "BNIndicatorEvaluator"]
+           "SPOS", "BNNAS", "BNASv2", "BNIndicatorEvaluator", "BossRatingEvaluator"]
