@@ -19,7 +19,7 @@ SPOS_ARCH = (0, -1, 0, 0, 4, -1, -1, 2, 0, -1, 4, 4, 3, 0, 2, 1, 0, 4, 2, 5, 2)
 
 @pytest.fixture(scope="module")
 def space():
-    return SPACES.build("bnnas_imagenet", bins=None, min_bins=None, variant=None, num_classes=1000)
+    return SPACES.build("bnnas_imagenet", variant=None, num_classes=1000)
 
 
 def _counted(space, arch):

@@ -104,17 +104,21 @@ def test_nats_bad_keys(bad):
     assert repr(bad) in str(e.value)
 
 
-def test_nats_bad_tuples_and_no_cost_model():
+def test_nats_bad_tuples_and_cost_model():
     space = NATSSizeSpace()
     with pytest.raises(ArchError, match="gene 2"):
         space.validate((8, 16, 20, 32, 64))
     with pytest.raises(ArchError):
         space.decode(16)
     with pytest.raises(ArchError, match="variant"):
-        NATSSizeSpace("cifar100")
-    for fn in (space.build, space.flops, space.params):
-        with pytest.raises(NotImplementedError, match="NATS"):
-            fn((8, 8, 8, 8, 8))
+        NATSSizeSpace("imagenet16_120")
+    c100 = NATSSizeSpace("cifar100")
+    assert c100.num_classes == 100 and c100.benchmark is None and space.benchmark == "nats_sss/cifar10"
+    # closed-form costs (tests/test_bossnas_spaces.py checks them against built networks)
+    assert space.flops((8, 8, 8, 8, 8)) < space.flops((64, 64, 64, 64, 64))
+    assert c100.params((8,) * 5) - space.params((8,) * 5) == 90 * 8 + 90
+    with pytest.raises(ArchError):
+        space.flops((8, 8, 8, 8, 9))
 
 
 def test_nats_missing_file_is_clear(tmp_path, monkeypatch):

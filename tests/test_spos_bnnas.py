@@ -92,7 +92,9 @@ def test_space_family_matches_the_supernet_it_builds():
     from nasbench.registry import SPACES
     from nasbench.supernets.width import WidthSupernet
     from nasbench.supernets.darts import BroadSearchNetwork
-    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet, "darts": BroadSearchNetwork}
+    from nasbench.supernets.bossnas_nats import BossNASNATSSupernet
+    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet, "darts": BroadSearchNetwork,
+             "blockwise": BossNASNATSSupernet}
     small = {"bnas_v2": {"search_channels": 8}}
     for name in SPACES.names():
         cls = SPACES.get(name)

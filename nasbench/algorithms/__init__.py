@@ -8,6 +8,8 @@ from .spos import SPOS
 from .bnnas import BNNAS
 from .darts import BNASv2
 from .supervised import StandardAlgorithm, evaluate_accuracy
+from .bossnas_ratings import BossRatingEvaluator
 
 __all__ = ["Algorithm", "ChannelCounter", "SupernetAlgorithm", "SupervisedMixin", "build_algorithm", "BCNet",
-           "AutoSlim", "UniformSinglePath", "SPOS", "BNNAS", "BNASv2", "StandardAlgorithm", "evaluate_accuracy"]
+           "AutoSlim", "UniformSinglePath", "SPOS", "BNNAS", "BNASv2", "StandardAlgorithm", "evaluate_accuracy",
+           "BossRatingEvaluator"]

@@ -14,7 +14,7 @@ With ``zero_grad(set_to_none=True)`` the BNs of operators that were not on the
 step's path keep ``grad = None``, so SGD skips their momentum and weight-decay
 update, as the reference code does by setting zero gradients to None.
 The default evaluator is the data-free BN indicator
-(:class:`~nasbench.algorithms.indicator.BNIndicatorEvaluator`).
+(:class:`~nasbench.evaluators.indicator.BNIndicatorEvaluator`).
 """
 from __future__ import annotations
 

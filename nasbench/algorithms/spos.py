@@ -6,7 +6,7 @@ layer is drawn uniformly and only that path is trained (all its weights).
 The draw comes from the algorithm's generator, seeded identically on every
 rank, so all processes train the same path without communication. A subnet
 is scored by BN recalibration + validation accuracy (the width-search
-evaluator, :class:`~nasbench.algorithms.evaluator.SupernetEvaluator`).
+evaluator, :class:`~nasbench.evaluators.accuracy.SupernetEvaluator`).
 """
 from __future__ import annotations
 

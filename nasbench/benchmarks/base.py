@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArchError, NasbenchError
-from ..searchers.base import Evaluator
+from ..evaluators.base import Evaluator
 
 
 class TabularBenchmark(Evaluator):

@@ -8,7 +8,10 @@ schedule/epoch it comes from is not documented upstream (METHODS.md section 6).
 
 Records: ``{"acc": float (%), "flops": None}``. The file has no cost data,
 so ``flops`` is None: :meth:`TabularBenchmark.best` / ``summary`` work
-without a FLOPs constraint; do not pass ``max_flops``/``min_flops``.
+without a FLOPs constraint; do not pass ``max_flops``/``min_flops``. The
+benchmark's space computes them instead (``bench.space.flops(key)`` /
+``params(key)`` / ``cost_table()``, from NATS-Bench's network; the searchers
+of :mod:`nasbench.bench_search` use these).
 
 Key parsing: YAML 1.1 (PyYAML) resolves a plain scalar such as
 ``16:16:16:16:8`` as a base-60 integer (210874568). The file quotes the

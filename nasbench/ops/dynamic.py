@@ -74,7 +74,7 @@ class DynamicBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d on the channel window ``out_win`` of its full statistics.
 
     The running statistics of the window are updated in place, so after
-    :func:`nasbench.algorithms.evaluator.recalibrate_bn` they describe exactly
+    :func:`nasbench.evaluators.accuracy.recalibrate_bn` they describe exactly
     the active subnet (BN recalibration, BCNet Sec. 3.3). With ``momentum=None``
     the running statistics are a cumulative average.
 

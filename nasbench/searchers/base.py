@@ -100,7 +100,7 @@ class Searcher:
             checked after every batch (a batch in progress is never
             interrupted, so a run may exceed it by one batch); ``None`` = no
             budget. Wall-clock stops are not reproducible; with a
-            :class:`~nasbench.searchers.distributed.DistributedEvaluator`
+            :class:`~nasbench.evaluators.distributed.DistributedEvaluator`
             ranks may stop at different batches, so use ``max_queries`` there.
 
     Raises:

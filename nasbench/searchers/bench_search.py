@@ -45,13 +45,14 @@ history has ``Q`` records; the first ``Q`` queries of a longer run are exactly
 the queries of a run stopped at ``Q``). Any other registered searcher gets
 ``num_queries=Q``.
 
-Benchmarks whose records have no FLOPs (``flops`` is None, e.g. ``nats_sss``)
-and whose space has no FLOPs model are searched with every architecture's
-FLOPs set to 0 (NSGA-II then optimises accuracy alone and no Pareto plot is
-drawn); a ``flops_budget`` is rejected for them. Otherwise the FLOPs of an
+Benchmarks whose records have no FLOPs (``flops`` is None) and whose space
+has no FLOPs model are searched with every architecture's FLOPs set to 0
+(NSGA-II then optimises accuracy alone and no Pareto plot is drawn); a
+``flops_budget`` is rejected for them. Otherwise the FLOPs of an
 architecture are the benchmark's own (record) FLOPs, falling back to
-``space.flops``; the searchers' FLOPs window and the budgeted optimum use the
-same numbers, so the regret is never negative.
+``space.flops`` (``nats_sss``: its records have none, its space computes
+them); the searchers' FLOPs window and the budgeted optimum use the same
+numbers, so the regret is never negative.
 
 Output layout of ``bench_search(..., out=BDIR)``:
 

@@ -54,7 +54,7 @@ class EvolutionSearcher(Searcher):
             (e.g. :class:`~nasbench.searchers.prior.PriorSampler`).
         max_tries: draws per random top-up before declaring the window
             infeasible.
-        progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        progress, callback: see :class:`~nasbench.evaluators.query.QueryCache`.
         max_queries, max_seconds: budgets (queries, seconds) enforced by
             :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 

@@ -64,7 +64,7 @@ class LocalSearcher(Searcher):
         sampler: optional ``sampler(rng) -> arch`` for the (re)starts.
         max_tries: draws per random (re)start before the window is declared
             infeasible / the space exhausted.
-        progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        progress, callback: see :class:`~nasbench.evaluators.query.QueryCache`.
         max_queries, max_seconds: budgets (queries, seconds) enforced by
             :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 

@@ -88,7 +88,7 @@ class NSGA2Searcher(Searcher):
         eta_crossover, eta_mutation: SBX / PM distribution indices.
         max_tries: draws per initial individual before declaring the window
             infeasible.
-        progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        progress, callback: see :class:`~nasbench.evaluators.query.QueryCache`.
         max_queries, max_seconds: budgets (queries, seconds) enforced by
             :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 

@@ -14,7 +14,7 @@ Image Classifier Architecture Search", AAAI; Algorithm 1).
 3. Stop after ``num_queries`` distinct architectures have been queried.
 
 Deviations from the paper, both forced by the package's "never evaluate an
-architecture twice" rule (:class:`~nasbench.searchers.random.QueryCache`):
+architecture twice" rule (:class:`~nasbench.evaluators.query.QueryCache`):
 
 * a mutant that was already queried is rejected and the mutation is redrawn
   (the paper would re-train it and add it again). After ``max_tries``
@@ -61,7 +61,7 @@ class REASearcher(Searcher):
             and fallbacks (e.g. :class:`~nasbench.searchers.prior.PriorSampler`).
         max_tries: mutation attempts per cycle (and draws per random sample)
             before falling back / declaring the window infeasible.
-        progress, callback: see :class:`~nasbench.searchers.random.QueryCache`.
+        progress, callback: see :class:`~nasbench.evaluators.query.QueryCache`.
         max_queries, max_seconds: budgets (queries, seconds) enforced by
             :meth:`~nasbench.searchers.base.Searcher.run`; ``search`` ignores them.
 

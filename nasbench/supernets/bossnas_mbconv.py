@@ -1,0 +1,69 @@
+"""Block-wise single-path supernet of the BossNAS MBConv space.
+
+A :class:`~nasbench.supernets.choice.ChoiceSupernet` (every layer holds its 4
+candidate operators; ``set_active`` / ``forward`` / ``export`` as for SPOS)
+plus :meth:`BossNASMBConvSupernet.forward_block`, which runs one BossNAS
+block on one path without touching the active architecture. Source: [BOSS]
+``searching/bossnas/models/supernets/mbconv_supernet.py`` (METHODS.md 3.2);
+there the projector of block ``b`` takes the block's own width (24, 40, 80,
+112, 192), so no adapters are needed.
+"""
+from __future__ import annotations
+
+from ..errors import ArchError
+from .choice import ChoiceSupernet
+
+
+class BossNASMBConvSupernet(ChoiceSupernet):
+    """MBConv supernet with block-wise forward (see module doc)."""
+
+    def forward_block(self, x, block: int, path=None):
+        """Run block ``block`` on ``x`` with the operators ``path``.
+
+        Args:
+            x: block 0: images ``[N, 3, H, W]`` (stem and the fixed MB1 layer
+                run first); block ``b > 0``: the output of block ``b - 1``.
+            path: the block's genes (sequence of ints), its block key
+                (``"1101"``), or None for the active architecture's.
+        Returns:
+            ``[N, c_b, H', W']`` with ``c_b`` the block's width (24, 40, 80, 112, 192).
+        Raises:
+            ArchError: bad path or no active architecture; IndexError: bad block.
+        """
+        sl = self.space.block_slice(block)
+        if path is None:
+            if self.active is None:
+                raise ArchError(f"{self.space.name}: no path given and no active architecture (call set_active)")
+            path = self.active[0][sl]
+        elif isinstance(path, str):
+            path = self.space.decode_block_key(block, path)
+        else:
+            path = tuple(int(v) for v in path)
+            if len(path) != sl.stop - sl.start or any(v not in self.space.choices(i)
+                                                      for i, v in zip(range(sl.start, sl.stop), path)):
+                raise ArchError(f"{self.space.name}: block {block} path {path!r} must be "
+                                f"{sl.stop - sl.start} operators in 0..3")
+        if block == 0:
+            x = self.net.features[0](self.net.stem(x))
+        for layer, v in zip(range(sl.start, sl.stop), path):
+            x = self.blocks[layer].op(v)(x)
+        return x
+
+    def forward_last(self, x):
+        """The fixed last layer and the classifier on the output of the last block: logits ``[N, num_classes]``."""
+        net = self.net
+        return net.classifier(net.dropout(net.head(net.features[-1](x)).flatten(1)))
+
+    def block_parameters(self, block: int):
+        """Parameters of block ``block``'s candidates (and the stem + fixed MB1 layer for block 0), each once."""
+        sl = self.space.block_slice(block)
+        mods = ([self.net.stem, self.net.features[0]] if block == 0 else []) + self.blocks[sl]
+        seen = set()
+        for m in mods:
+            for p in m.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield p
+
+
+__all__ = ["BossNASMBConvSupernet"]
