@@ -57,7 +57,7 @@ TRAIN_DEFAULTS = dict(
     epochs=100, max_steps=None, lr=0.1, min_lr=0.0, warmup_epochs=0, warmup_lr=0.0,
     momentum=0.9, nesterov=True, weight_decay=5e-4, no_wd_bn=True, label_smoothing=0.0,
     clip_grad=None, clip_mode="norm", schedule="cosine", ema=None, amp="none", sync_bn=False,
-    log_interval=50, ckpt_interval=1000, drop_path=0.0,
+    log_interval=50, ckpt_interval=1000, drop_path=0.0, channels_last=False,
 )
 
 
@@ -433,6 +433,11 @@ class Trainer:
         self.logger = logger if logger is not None else RunLogger(self.out_dir, rank=self.dist.rank)
 
         module = model.to(self.device)
+        # train.channels_last: NHWC weights and input batches (faster CPU convolutions, see
+        # perf/cpu_fast_path.py); a memory layout only, the computed function is unchanged
+        self.channels_last = bool(_get(self.cfg, "channels_last"))
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
         if _get(self.cfg, "sync_bn") and self.dist.distributed:
             if self.device.type == "cuda":
                 module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
@@ -578,6 +583,8 @@ class Trainer:
     # ----------------------------------------------------------------- the loop
     def run_step(self, images: torch.Tensor, targets: torch.Tensor) -> dict:
         """One optimizer step: algorithm forward/backward, clip, step, LR, EMA."""
+        if self.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
         self.optimizer.zero_grad(set_to_none=True)
         self.ctx.step, self.ctx.epoch = self.step, self.epoch
         metrics = self.algorithm.train_step(self.ctx, images, targets)
