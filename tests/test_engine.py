@@ -30,9 +30,9 @@ from nasbench.errors import CheckpointError, NasbenchError
 class FakeLoader:
     """In-memory loader: deterministic per (epoch, batch), contiguous shard per rank."""
 
-    def __init__(self, n=64, batch=8, rank=0, world_size=1, seed=0, classes=5):
+    def __init__(self, n=64, batch=8, rank=0, world_size=1, seed=0, classes=5, size=4):
         g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, 3, 4, 4, generator=g)
+        self.x = torch.randn(n, 3, size, size, generator=g)
         self.y = torch.randint(0, classes, (n,), generator=g)
         self.n, self.batch, self.rank, self.world_size = n, batch, rank, world_size
 
@@ -281,6 +281,48 @@ def test_bf16_autocast_cpu(tmp_path):
     with pytest.warns(UserWarning, match="fp16 needs CUDA"):
         tr = run(tmp_path / "fp16", make_cfg(amp="fp16", max_steps=1))
     assert tr.amp_dtype == torch.bfloat16
+
+
+def _losses(tmp):
+    return [json.loads(l)["train/loss"] for l in (tmp / "log.jsonl").read_text().splitlines()]
+
+
+def test_channels_last_same_loss_as_contiguous(tmp_path):
+    cfg = make_cfg(max_steps=4, log_interval=1, label_smoothing=0.0)
+    ref = run(tmp_path / "nchw", cfg, loader=FakeLoader(size=8))
+    cl = run(tmp_path / "nhwc", {"train": {**cfg["train"], "channels_last": True}}, loader=FakeLoader(size=8))
+    assert not ref.channels_last and cl.channels_last
+    assert cl.module[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not ref.module[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(_losses(tmp_path / "nhwc"), _losses(tmp_path / "nchw"), rtol=1e-5, atol=1e-5)
+    for a, b in zip(cl.module.state_dict().values(), ref.module.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _bcnet_run(tmp, **train_kw):
+    """Two BCNet steps (left + right windows) of the CBM MobileNet supernet on 32x32 images."""
+    from nasbench.algorithms import BCNet
+    from nasbench.spaces import ChannelBenchMacroSpace
+    space = ChannelBenchMacroSpace("mobilenet", min_bins=1)
+    cfg = make_cfg(max_steps=2, log_interval=1, label_smoothing=0.0, warmup_epochs=0, lr=0.05, **train_kw)
+    return run(tmp, cfg, algo=BCNet(space, seed=3), loader=FakeLoader(n=8, batch=4, size=32, classes=10),
+               model_fn=space.build_supernet)
+
+
+def test_supernet_channels_last_and_bf16_cpu(tmp_path):
+    """BCNet's sliced (left and right) windows: channels_last gives contiguous's losses and
+    weights; bf16 autocast (+ channels_last) runs with finite losses close to fp32's."""
+    ref = _bcnet_run(tmp_path / "fp32")
+    cl = _bcnet_run(tmp_path / "cl", channels_last=True)
+    bf = _bcnet_run(tmp_path / "bf16", amp="bf16", channels_last=True)
+    assert bf.amp_dtype == torch.bfloat16 and bf.channels_last
+    l_ref, l_cl, l_bf = (_losses(tmp_path / d) for d in ("fp32", "cl", "bf16"))
+    assert len(l_ref) == 2 and all(math.isfinite(v) for v in l_ref + l_bf)
+    torch.testing.assert_close(l_cl, l_ref, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(l_bf, l_ref, rtol=0, atol=0.05)  # bf16: ~3 significant digits
+    for a, b in zip(cl.module.state_dict().values(), ref.module.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+    assert all(torch.isfinite(p).all() for p in bf.module.parameters())
 
 
 def test_ema_tracks(tmp_path):

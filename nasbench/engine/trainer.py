@@ -115,6 +115,11 @@ class Trainer:
         self.logger = logger if logger is not None else RunLogger(self.out_dir, rank=self.dist.rank)
 
         module = model.to(self.device)
+        # train.channels_last: NHWC weights and 4-d input tensors (faster CPU convolutions, see
+        # perf/cpu_fast_path.py); a memory layout only, the computed function is unchanged
+        self.channels_last = bool(train_value(self.cfg, "channels_last"))
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
         if train_value(self.cfg, "sync_bn") and self.dist.distributed:
             if self.device.type == "cuda":
                 module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
@@ -255,6 +260,10 @@ class Trainer:
         return True
 
     # ----------------------------------------------------------------- the loop
+    def prepare_batch(self, batch):
+        """A loader's CPU ``batch`` on the run's device (4-d tensors NHWC with ``channels_last``)."""
+        return _to_device(batch, self.device, self.channels_last)
+
     def run_step(self, batch) -> dict:
         """One optimizer step: algorithm forward/backward on ``batch``, clip, step, LR, EMA."""
         self.optimizer.zero_grad(set_to_none=True)
@@ -341,7 +350,7 @@ class Trainer:
             self.module.drop_path_prob = self.drop_path * epoch * self.steps_per_epoch / self.total_steps
         ran = 0
         for i, batch in enumerate(self.loader.epoch(epoch, start=start), start):
-            batch = _to_device(batch, self.device)
+            batch = self.prepare_batch(batch)
             metrics = self.run_step(batch)
             ran += 1
             self._n_img += _num_images(batch)
@@ -406,14 +415,16 @@ class Trainer:
                          metrics["lr"], images_per_s)
 
 
-def _to_device(batch, device):
-    """``batch`` (a tensor or nested tuples/lists/dicts of tensors) moved to ``device``."""
+def _to_device(batch, device, channels_last: bool = False):
+    """``batch`` (a tensor or nested tuples/lists/dicts of tensors) moved to ``device``;
+    with ``channels_last`` its 4-d tensors (image batches) in NHWC memory layout."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)
+        return batch.contiguous(memory_format=torch.channels_last) if channels_last and batch.dim() == 4 else batch
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(b, device) for b in batch)
+        return type(batch)(_to_device(b, device, channels_last) for b in batch)
     if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: _to_device(v, device, channels_last) for k, v in batch.items()}
     return batch
 
 
