@@ -84,6 +84,32 @@ def _seed_all(seed):
     torch.manual_seed(seed)
 
 
+_AMP_VALUES = ("none", "fp32", "no", "bf16", "fp16")
+
+
+def check_amp(cfg, device, *keys) -> None:
+    """Refuse a mixed-precision setting this run cannot honour, before anything is written.
+
+    ``keys`` are the config keys the stage uses (``"train.amp"``, ``"retrain.amp"``).
+    ``fp16`` is float16 autocast with a GradScaler, which needs CUDA: on a run whose
+    ``device`` is not CUDA it is an error (the trainer alone would fall back to bf16).
+
+    Raises:
+        ConfigError: an unknown value, or ``fp16`` on a CPU device.
+    """
+    for key in keys:
+        section, name = key.split(".")
+        value = cfg[section][name]
+        amp = "none" if value in (None, False) else str(value).lower()
+        if amp not in _AMP_VALUES:
+            raise ConfigError(f"{key}: unknown value {value!r}; expected none, bf16 or fp16")
+        if amp == "fp16" and torch.device(device).type != "cuda":
+            why = ("CUDA is not available on this machine" if not torch.cuda.is_available()
+                   else f"this run's device is {torch.device(device).type} (device: {cfg.device})")
+            raise ConfigError(f"{key}=fp16 (float16 autocast with a GradScaler) needs a CUDA device, but {why}; "
+                              f"use {key}=bf16 or {key}=none")
+
+
 def benchmark_for(cfg, space):
     """The tabular benchmark with ground truth for ``space``, or ``None``."""
     from .benchmarks import load_benchmark
@@ -183,6 +209,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     job would; ``resume=True`` continues from ``out/checkpoints/last.pth``.
     """
     dist = D.init_distributed(device=cfg.device)
+    check_amp(cfg, dist.device, "train.amp")
     _seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     if resume and not (Path(out) / "checkpoints" / "last.pth").is_file():
@@ -236,6 +263,8 @@ def search(cfg: Config, ckpt, out) -> dict:
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
     if evaluator_type(cfg, algorithm) == "genotype":
         return _genotype_search(cfg, space, supernet, out, dist)
+    if evaluator_type(cfg, algorithm) == "accuracy":  # BN recalibration + validation autocast to train.amp
+        check_amp(cfg, dist.device, "train.amp")
     bench = benchmark_for(cfg, space)
     datasets = load_datasets(cfg) if evaluator_type(cfg, algorithm) == "accuracy" else None
     flops_range = _flops_range(cfg)
@@ -343,6 +372,7 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     reports top-1 on the test set.
     """
     dist = D.init_distributed(device=cfg.device)
+    check_amp(cfg, dist.device, "retrain.amp")
     _seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     arch = read_arch(space, arch)
@@ -455,6 +485,8 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     if not 2 <= n <= len(bench):
         raise ConfigError(f"--num-archs must lie in [2, {len(bench)}], got {n}")
     kind = evaluator_type(cfg, algorithm)
+    if kind == "accuracy":
+        check_amp(cfg, dist.device, "train.amp")
     datasets = load_datasets(cfg) if kind == "accuracy" else None
     out = _prepare_out(cfg, out, dist)
     archs = rank_archs(bench, space, n, int(cfg.seed))
@@ -493,6 +525,6 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     return res
 
 
-__all__ = ["load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
+__all__ = ["check_amp", "load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
            "make_evaluator", "evaluator_type", "benchmark_for", "read_arch", "write_fairness", "rank_archs",
            "IndicatorTracker", "ArchError"]
