@@ -130,7 +130,7 @@ VARIANTS = (
             paper=(PaperConfig("configs/bcnet/cbm_mobilenet.yaml", opts=_AUTOSLIM),),
             note="paper setting: BCNet's, with the unilateral baseline's overrides"),
     Variant("uniform", "uniform", "configs/bcnet/cbm_mobilenet_cpu.yaml", opts=_UNIFORM,
-            paper=(PaperConfig("configs/bcnet/cbm_resnet.yaml", opts=_UNIFORM),),
+            paper=(PaperConfig("configs/bcnet/cbm_resnet.yaml"),),
             note="no config of its own: BCNet's configs with algorithm.type=uniform"),
     Variant("spos", "spos", "configs/spos/nas_bench_macro_cpu.yaml",
             paper=(PaperConfig("configs/spos/nas_bench_macro.yaml"), PaperConfig("configs/spos/imagenet.yaml", gpus=8))),
@@ -146,7 +146,7 @@ VARIANTS = (
     Variant("bnas_v2", "bnas_v2", "configs/bnas_v2/cifar10_cpu.yaml",
             paper=(PaperConfig("configs/bnas_v2/cifar10.yaml"), PaperConfig("configs/bnas_v2/cifar10_pc.yaml"))),
     Variant("bnas_v2_unrolled", "bnas_v2", "configs/bnas_v2/cifar10_cpu.yaml", opts=("algorithm.unrolled=true",),
-            paper=(PaperConfig("configs/bnas_v2/cifar10.yaml", opts=("algorithm.unrolled=true",)),),
+            paper=(PaperConfig("configs/bnas_v2/cifar10.yaml"),),
             note="second-order (unrolled) DARTS"),
 )
 #: NCP (no registered supernet algorithm): predictor training + propagation, CPU only.
@@ -783,6 +783,7 @@ def throughput(paper: PaperConfig, device: str, precision: str, channels_last: b
     res = {"config": paper.cfg, "opts": list(paper.opts), "precision": precision, "channels_last": channels_last,
            "paper_batch_per_gpu": per_gpu, "batch": batch, "image_size": size, "passed": False}
     while True:
+        oom = False
         try:
             res.update(measure_step(paper.cfg, paper.opts, device, precision, batch, size, channels_last, budget,
                                     out_dir))
@@ -791,14 +792,16 @@ def throughput(paper: PaperConfig, device: str, precision: str, channels_last: b
             return res
         except Exception as e:  # noqa: BLE001
             if device == "cuda" and _is_oom(e) and batch > 1:
-                gc.collect()
-                torch.cuda.empty_cache()
-                batch //= 2
-                res["reduced_for_memory"] = True
-                continue
-            res["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
-            res["traceback"] = traceback.format_exc(limit=6)
-            return res
+                oom = True
+            else:
+                res["error"] = f"{type(e).__name__}: {e}".splitlines()[0]
+                res["traceback"] = traceback.format_exc(limit=6)
+                return res
+        if oom:  # outside the except clause, so the failed step's tensors are unreferenced
+            gc.collect()
+            torch.cuda.empty_cache()
+            batch //= 2
+            res["reduced_for_memory"] = True
 
 
 def perf(variant: Variant, ctx: Context, skipped: bool) -> dict:
@@ -925,6 +928,8 @@ def assemble(ctx: Context, methods: list, workers: dict) -> list[dict]:
                 row.update(skipped=True, reason=r["reason"])
                 continue
             row["checks"] = dict(r["checks"])
+            if "perf_error" in w:  # the agreement/throughput worker died (e.g. a CUDA error)
+                row["checks"]["perf"] = {"passed": False, "error": w["perf_error"]}
             train = r["checks"].get("train", {})
             row["steps_per_s"] = train.get("steps_per_s")
             if variant:
@@ -982,7 +987,7 @@ def format_tables(report: dict) -> str:
     if tp:
         lines += ["", "throughput of each paper config's training step (synthetic batches, pinned host memory):"]
         head2 = ("config", "prec", "CL", "batch/GPU (paper)", "size", "img/s", "steps/s", "peak MB", "ok")
-        rows2 = [(t["config"].replace("configs/", "") + (" +" + ",".join(o.split("=")[-1] for o in t["opts"])
+        rows2 = [(t["config"].replace("configs/", "") + (" " + ",".join(o.split(".")[-1] for o in t["opts"])
                                                           if t["opts"] else ""),
                   t["precision"], "on" if t["channels_last"] else "off",
                   f"{t['batch']} ({t['paper_batch_per_gpu']})", str(t["image_size"]), _fmt(t.get("img_per_s"), "{:.1f}"),
@@ -1101,7 +1106,7 @@ def main(argv=None) -> int:
             if m == NCP_METHOD or "worker_error" in workers[m]:
                 continue
             _, r = run(m, ["perf"])
-            workers[m] = {**workers[m], **({"perf": r["perf"]} if "perf" in r else {"worker_error": r["worker_error"]})}
+            workers[m] = {**workers[m], **({"perf": r["perf"]} if "perf" in r else {"perf_error": r["worker_error"]})}
     rows = assemble(ctx, methods, workers)
     if not args.methods:
         rows += coverage_rows(device=device)
