@@ -20,9 +20,10 @@ device placement, DDP, the SGD optimizer and per-iteration warmup+cosine LR
 and exact resume (bit-identical on CPU) from ``out_dir/checkpoints/last.pth``.
 
 Mixed precision (``train.amp``): ``bf16`` autocasts to bfloat16 on CPU and CUDA
-(no loss scaling); ``fp16`` autocasts to float16 with a GradScaler on CUDA. On a
-CPU ``fp16`` falls back to ``bf16`` with a warning (so one config runs on a
-laptop and on GPUs); bf16 on a GPU without bf16 support falls back to fp16.
+(no loss scaling); ``fp16`` autocasts to float16 with a GradScaler on CUDA. A
+Trainer built directly on a CPU with ``fp16`` falls back to ``bf16`` with a warning;
+the tools refuse that setting before they write anything
+(:func:`nasbench.pipeline.check_amp`). bf16 on a GPU without bf16 support falls back to fp16.
 """
 
 from __future__ import annotations

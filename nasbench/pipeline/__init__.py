@@ -12,13 +12,13 @@ evaluator and searcher (their registries and protocols); they never name a
 method.
 """
 from ..errors import ArchError
-from .common import (benchmark_for, flops_range, load_datasets, load_supernet, rank_archs, read_arch,
+from .common import (benchmark_for, check_amp, flops_range, load_datasets, load_supernet, rank_archs, read_arch,
                      supernet_evaluator)
 from .rank_eval import rank_eval
 from .retrain import retrain
 from .search import search
 from .train import TauTracker, train_supernet
 
-__all__ = ["load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
+__all__ = ["check_amp", "load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
            "supernet_evaluator", "benchmark_for", "flops_range", "read_arch", "rank_archs", "TauTracker",
            "ArchError"]

@@ -21,7 +21,7 @@ from ..engine.checkpoint import load_checkpoint
 from ..errors import CheckpointError, ConfigError, NasbenchError
 from ..spaces import build_space
 
-__all__ = ["load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
+__all__ = ["check_amp", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
            "load_supernet", "read_arch", "rank_archs"]
 
 
@@ -83,6 +83,32 @@ def seed_all(seed):
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+_AMP_VALUES = ("none", "fp32", "no", "bf16", "fp16")
+
+
+def check_amp(cfg, device, *keys) -> None:
+    """Refuse a mixed-precision setting this run cannot honour, before anything is written.
+
+    ``keys`` are the config keys the stage uses (``"train.amp"``, ``"retrain.amp"``).
+    ``fp16`` is float16 autocast with a GradScaler, which needs CUDA: on a run whose
+    ``device`` is not CUDA it is an error (the trainer alone would fall back to bf16).
+
+    Raises:
+        ConfigError: an unknown value, or ``fp16`` on a CPU device.
+    """
+    for key in keys:
+        section, name = key.split(".")
+        value = cfg[section][name]
+        amp = "none" if value in (None, False) else str(value).lower()
+        if amp not in _AMP_VALUES:
+            raise ConfigError(f"{key}: unknown value {value!r}; expected none, bf16 or fp16")
+        if amp == "fp16" and torch.device(device).type != "cuda":
+            why = ("CUDA is not available on this machine" if not torch.cuda.is_available()
+                   else f"this run's device is {torch.device(device).type} (device: {cfg.device})")
+            raise ConfigError(f"{key}=fp16 (float16 autocast with a GradScaler) needs a CUDA device, but {why}; "
+                              f"use {key}=bf16 or {key}=none")
 
 
 def benchmark_for(cfg, space):

@@ -13,7 +13,7 @@ from ..engine import dist as D
 from ..errors import ConfigError
 from ..evaluators import DistributedEvaluator
 from ..utils import atomic_write_json
-from .common import (benchmark_for, evaluator_class, load_datasets, load_supernet, prepare_out, rank_archs,
+from .common import (benchmark_for, check_amp, evaluator_class, load_datasets, load_supernet, prepare_out, rank_archs,
                      supernet_evaluator)
 
 __all__ = ["rank_eval"]
@@ -40,7 +40,10 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
     if not 2 <= n <= len(bench):
         raise ConfigError(f"--num-archs must lie in [2, {len(bench)}], got {n}")
     kind = cfg.eval.type
-    datasets = load_datasets(cfg) if evaluator_class(cfg, supernet).needs_data else None
+    needs_data = evaluator_class(cfg, supernet).needs_data
+    if needs_data:  # data-driven evaluators autocast to train.amp
+        check_amp(cfg, dist.device, "train.amp")
+    datasets = load_datasets(cfg) if needs_data else None
     out = prepare_out(cfg, out, dist)
     archs = rank_archs(bench, space, n, int(cfg.seed))
     evaluator = DistributedEvaluator(supernet_evaluator(cfg, supernet, algorithm, datasets, dist.device))

@@ -15,7 +15,7 @@ from ..engine.logger import RunLogger
 from ..engine.trainer import Trainer
 from ..spaces import build_space
 from ..utils import atomic_write_json
-from .common import benchmark_for, flops_range, load_datasets, make_loader, prepare_out, read_arch, seed_all
+from .common import benchmark_for, check_amp, flops_range, load_datasets, make_loader, prepare_out, read_arch, seed_all
 
 __all__ = ["retrain"]
 
@@ -31,6 +31,7 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
         ArchError, NasbenchError: bad architecture or data (before anything is written).
     """
     dist = D.init_distributed(device=cfg.device)
+    check_amp(cfg, dist.device, "retrain.amp")
     seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     arch = read_arch(space, arch)

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..evaluators import DistributedEvaluator
 from ..searchers import SearchContext, build_searcher
 from ..utils import atomic_write_json
-from .common import (benchmark_for, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
+from .common import (benchmark_for, check_amp, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
                      seed_all, supernet_evaluator)
 
 __all__ = ["search"]
@@ -35,6 +35,8 @@ def search(cfg: Config, ckpt, out) -> dict:
     seed_all(int(cfg.seed))
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
     ev_cls = evaluator_class(cfg, supernet)
+    if ev_cls.needs_data:  # data-driven evaluators autocast to train.amp
+        check_amp(cfg, dist.device, "train.amp")
     if cfg.search.max_seconds is not None and dist.distributed:  # ranks would stop at different batches
         raise ConfigError("search.max_seconds works with one process only; use a query budget with several")
     bench = benchmark_for(cfg, space)

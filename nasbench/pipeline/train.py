@@ -20,7 +20,7 @@ from ..errors import ConfigError, NasbenchError
 from ..registry import EVALUATORS
 from ..spaces import build_space
 from ..utils import atomic_write_json
-from .common import benchmark_for, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
+from .common import benchmark_for, check_amp, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
 
 __all__ = ["train_supernet", "TauTracker"]
 
@@ -35,6 +35,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
         NasbenchError: ``resume`` without a checkpoint, bad data, or a config error.
     """
     dist = D.init_distributed(device=cfg.device)
+    check_amp(cfg, dist.device, "train.amp")
     seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     if resume and not (Path(out) / "checkpoints" / "last.pth").is_file():
