@@ -30,7 +30,7 @@ from pathlib import Path
 
 #: keys whose values are wall-clock measurements or paths, not results
 VOLATILE = {"search_seconds", "seconds_per_arch", "seconds", "time", "elapsed", "wall_seconds",
-            "images_per_s", "root", "predictor", "path", "out", "time_s"}
+            "images_per_s", "root", "predictor", "path", "out", "time_s", "train_seconds"}
 
 BC = "configs/bcnet/cbm_mobilenet_cpu.yaml"
 SPOS = "configs/spos/nas_bench_macro_cpu.yaml"
@@ -103,6 +103,8 @@ def digest(out: Path) -> dict:
     res = {}
     for p in sorted(out.rglob("*")):
         rel = str(p.relative_to(out))
+        if rel == "digest.json":
+            continue
         if p.suffix == ".json":
             res[rel] = _clean(json.loads(p.read_text()))
         elif p.suffix == ".pth":
