@@ -734,9 +734,8 @@ def measure_step(cfg_path: str, opts, device: str, precision: str, batch: int, s
     y = torch.randint(0, int(cfg.data.num_classes), (batch,))
     if cuda:  # what a GPU loader does: page-locked host batches, asynchronous copies
         x, y = x.pin_memory(), y.pin_memory()
-    loader = _SyntheticLoader(x, y)
-    if getattr(algorithm, "needs_arch_data", False):
-        algorithm.arch_loader = loader
+    # the algorithm asks for its data (e.g. BNAS-v2's architecture split): every split is the synthetic batch
+    loader = algorithm.train_loader(lambda split, train, batch_size=None, seed_offset=0: _SyntheticLoader(x, y))
     train_cfg = Config({**cfg.train, "amp": AMP[precision], "warmup_epochs": 0, "epochs": 1, "max_steps": None,
                         "log_interval": 10**9, "ckpt_interval": 0, "sync_bn": False})
     logger = RunLogger(out_dir, use_tensorboard=False)
