@@ -67,7 +67,7 @@ import torch.nn as nn
 from ..errors import ArchError
 from ..ops.mbconv import MBConv
 from ..registry import SPACES
-from .op_choice import OpChoiceSpace, conv_out_size
+from .op_choice import OpChoiceSpace, conv_out_size, stage_layer_shapes
 
 #: Operator names, indexed by gene value (upstream ``blocks_keys``).
 OP_NAMES = ("MB3_k3", "MB6_k3", "MB3_k5", "MB6_k5", "MB3_k7", "MB6_k7")
@@ -115,14 +115,7 @@ def make_op(op: int, inp: int, oup: int, stride: int) -> nn.Module:
 
 def layer_shapes(input_size: int = INPUT_SIZE) -> list[tuple[int, int, int, int]]:
     """Per searchable layer: ``(inp, oup, stride, input H = W)`` for an ``input_size`` image."""
-    out, ch = [], FIRST_BLOCK_CHANNELS
-    size = conv_out_size(input_size, 3, 2, 1)  # stem; the fixed t=1 block keeps the size
-    for c, n, s in STAGES:
-        for i in range(n):
-            stride = s if i == 0 else 1
-            out.append((ch, c, stride, size))
-            ch, size = c, conv_out_size(size, 3, stride, 1)
-    return out
+    return stage_layer_shapes(STAGES, FIRST_BLOCK_CHANNELS, input_size)
 
 
 class BNNASImageNetNetwork(nn.Module):

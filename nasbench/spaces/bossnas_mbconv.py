@@ -55,7 +55,7 @@ from ..errors import ArchError
 from ..ops.mbconv import DepthwiseSeparableSE, MBConvSE, projection_shortcut
 from ..registry import SPACES
 from .blockwise import BlockwiseMixin
-from .op_choice import OpChoiceSpace, conv_out_size
+from .op_choice import OpChoiceSpace, conv_out_size, stage_layer_shapes
 
 #: Operator names, indexed by gene value (upstream ``PRIMITIVES``; all with SE 0.25).
 OP_NAMES = ("MB6_k3", "MB6_k5", "MB3_k3", "MB3_k5")
@@ -77,14 +77,7 @@ SHORTCUTS = ("projection", "identity")
 
 def layer_shapes(input_size: int = INPUT_SIZE) -> list[tuple[int, int, int, int]]:
     """Per searchable layer: ``(inp, oup, stride, input H = W)``."""
-    out, ch = [], FIRST_CHANNELS
-    size = conv_out_size(input_size, 3, 2, 1)
-    for c, n, s in BLOCKS:
-        for i in range(n):
-            stride = s if i == 0 else 1
-            out.append((ch, c, stride, size))
-            ch, size = c, conv_out_size(size, 3, stride, 1)
-    return out
+    return stage_layer_shapes(BLOCKS, FIRST_CHANNELS, input_size)
 
 
 class BossNASMBConvNetwork(nn.Module):

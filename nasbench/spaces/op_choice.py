@@ -28,6 +28,23 @@ def conv_out_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
+def stage_layer_shapes(stages, first_channels: int, input_size: int) -> list[tuple[int, int, int, int]]:
+    """``(inp, oup, stride, input H = W)`` of every searchable layer of a MobileNet-style body.
+
+    ``stages``: ``(out channels, layers, first stride)`` per stage; the body starts after a
+    stride-2 3x3 stem (and any fixed block that keeps the size) with ``first_channels``
+    channels on an ``input_size`` image; every layer is a 3x3-padded convolution.
+    """
+    out, ch = [], first_channels
+    size = conv_out_size(input_size, 3, 2, 1)
+    for c, n, s in stages:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            out.append((ch, c, stride, size))
+            ch, size = c, conv_out_size(size, 3, stride, 1)
+    return out
+
+
 class OpChoiceSpace(SearchSpace):
     """Base of operator-choice spaces (see module doc).
 
