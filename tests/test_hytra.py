@@ -56,7 +56,7 @@ T0_KEY = "5433-3230-0010-0000_se_s2"
 
 @pytest.fixture(scope="module")
 def space():
-    return SPACES.build("hytra", bins=4, min_bins=0, num_classes=1000)
+    return SPACES.build("hytra", num_classes=1000)
 
 
 def _key(p):

@@ -161,7 +161,7 @@ def test_tuple_validation_names_position():
 
 
 def test_registry_and_config_kwargs():
-    s = SPACES.build("nas_bench_macro", bins=4, min_bins=0, num_classes=100)
+    s = SPACES.build("nas_bench_macro", num_classes=100)
     assert isinstance(s, NASBenchMacroSpace) and s.num_genes == 8 and len(s) == 6561
     assert s.build("12012012").classifier.out_features == 100
     assert s.params("12012012") == NASBenchMacroSpace().params("12012012") + 90 * 1281

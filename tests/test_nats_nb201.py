@@ -84,7 +84,7 @@ def test_nats_benchmark_interface(nats):
 
 
 def test_nats_space_round_trip_and_sampling():
-    space = SPACES.build("nats_sss", bins=4, min_bins=0)
+    space = SPACES.build("nats_sss")
     assert isinstance(space, NATSSizeSpace) and space.num_genes == 5 and len(space) == 8 ** 5
     for arch in space:
         key = space.encode(arch)
