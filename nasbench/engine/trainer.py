@@ -116,8 +116,6 @@ class Trainer:
         self.logger = logger if logger is not None else RunLogger(self.out_dir, rank=self.dist.rank)
 
         module = model.to(self.device)
-        # train.channels_last: NHWC weights and 4-d input tensors (faster CPU convolutions, see
-        # perf/cpu_fast_path.py); a memory layout only, the computed function is unchanged
         self.channels_last = bool(train_value(self.cfg, "channels_last"))
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
@@ -262,7 +260,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- the loop
     def prepare_batch(self, batch):
-        """A loader's CPU ``batch`` on the run's device (4-d tensors NHWC with ``channels_last``)."""
+        """A loader's CPU ``batch`` on the run's device; with ``train.channels_last`` its 4-d tensors
+        in NHWC layout (faster CPU convolutions, perf/cpu_fast_path.py; the function is unchanged)."""
         return _to_device(batch, self.device, self.channels_last)
 
     def run_step(self, batch) -> dict:
