@@ -135,3 +135,46 @@ def plot_search_baselines(flops, acc, marks: dict, path, flops_range=(None, None
     ax.legend(fontsize=7, loc="lower right")
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_budget_curve(points: list, path, reference: dict | None = None):
+    """Three panels against training images seen (log x): Kendall tau, Kendall tau inside
+    FLOPs bands, and search regret (benchmark points), one line per run label.
+
+    ``points``: records of :func:`nasbench.pipeline.budget_curve.run_point` (``label``,
+    ``images_seen``, ``kendall_tau``, ``banded_kendall_tau``, ``flops_proxy_*``,
+    ``found.regret``, ``largest_flops.regret``). The MACs proxy on the same architectures
+    (mean over points) and the largest-MACs pick's regret are drawn dashed;
+    ``reference``: ``{label: tau}`` extra horizontal lines on the tau panel.
+    """
+    plt = plt_module()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    labels = list(dict.fromkeys(p["label"] for p in points))
+    panels = (("kendall_tau", "flops_proxy_kendall_tau", "Kendall tau vs benchmark"),
+              ("banded_kendall_tau", "flops_proxy_banded_kendall_tau", "Kendall tau inside MACs bands"))
+    for ax, (key, proxy, title) in zip(axes, panels):
+        for label in labels:
+            pts = sorted((p for p in points if p["label"] == label), key=lambda p: p["images_seen"] or 0)
+            ax.plot([p["images_seen"] for p in pts], [p[key] for p in pts], marker="o", label=label)
+        ax.axhline(float(np.mean([p[proxy] for p in points])), ls="--", color="k", lw=1,
+                   label="MACs proxy (same archs)")
+        ax.set_title(title, fontsize=10)
+    styles = iter(["grey", "tab:purple", "tab:olive", "tab:cyan", "tab:pink"] * 3)
+    for label, value in (reference or {}).items():
+        axes[0].axhline(float(value), ls=":", lw=1.2, color=next(styles), label=f"{label} {float(value):.3f}")
+    for label in labels:
+        pts = sorted((p for p in points if p["label"] == label), key=lambda p: p["images_seen"] or 0)
+        axes[2].plot([p["images_seen"] for p in pts], [p["found"]["regret"] for p in pts], marker="o", label=label)
+    axes[2].axhline(float(np.mean([p["largest_flops"]["regret"] for p in points])), ls="--", color="k", lw=1,
+                    label="largest-MACs pick")
+    axes[2].set_title("search regret under the MACs budget (points, lower is better)", fontsize=10)
+    seen = [float(p["images_seen"]) for p in points if p.get("images_seen")]
+    for ax in axes:
+        ax.set_xscale("log")
+        if seen:  # a panel whose values are all NaN (too few archs per band) has no x data of its own
+            ax.set_xlim(min(seen) / 1.5, max(seen) * 1.5)
+        ax.set_xlabel("training images seen")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    save_figure(fig, path)
+    plt.close(fig)

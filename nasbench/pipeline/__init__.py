@@ -5,6 +5,8 @@
                                                                benchmark truth)
     retrain(cfg, arch, out)              (:mod:`.retrain`)  -> out/result.json (arch, top1 on the test set)
     rank_eval(cfg, ckpt, out, num_archs) (:mod:`.rank_eval`)-> out/rank.json + out/rank_scatter.png
+    budget_curve(runs, epochs, out)      (:mod:`.budget_curve`) -> per (run, budget): the three above;
+                                                               out/curve.{json,png}
 
 What the stages share (data, loaders, output folders, benchmarks, checkpoints)
 is in :mod:`.common`. The stages ask the configured space, algorithm,
@@ -12,6 +14,7 @@ evaluator and searcher (their registries and protocols); they never name a
 method.
 """
 from ..errors import ArchError
+from .budget_curve import budget_curve
 from .common import (benchmark_for, check_amp, flops_range, load_datasets, load_supernet, rank_archs, read_arch,
                      supernet_evaluator)
 from .rank_eval import rank_eval
@@ -19,6 +22,6 @@ from .retrain import retrain
 from .search import search
 from .train import TauTracker, train_supernet
 
-__all__ = ["check_amp", "load_datasets", "train_supernet", "search", "retrain", "rank_eval", "load_supernet",
+__all__ = ["check_amp", "load_datasets", "train_supernet", "search", "retrain", "rank_eval", "budget_curve", "load_supernet",
            "supernet_evaluator", "benchmark_for", "flops_range", "read_arch", "rank_archs", "TauTracker",
            "ArchError"]
