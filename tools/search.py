@@ -6,6 +6,8 @@ supernet score and, where a tabular benchmark covers the space, its true
 accuracy, rank and regret under the same FLOPs budget, plus the baselines
 (largest-MACs, median and optimal architecture under that budget). With a
 benchmark it also prints found vs baselines and plots them (SDIR/search_baselines.png).
+Every evaluated batch is journalled in SDIR/queries.jsonl; --resume continues a
+killed search and ends with the result of an uninterrupted run.
 """
 import os
 import sys
@@ -66,11 +68,13 @@ def main(argv=None):
     p = make_parser(__doc__.splitlines()[0])
     p.add_argument("--ckpt", required=True, help="supernet checkpoint (DIR/checkpoints/last.pth)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed search from SDIR/queries.jsonl (same result as an uninterrupted run)")
     args = p.parse_args(argv)
     from nasbench.engine import dist as D
     from nasbench.pipeline import search
     cfg = load_cfg(args)
-    res = search(cfg, args.ckpt, args.out)
+    res = search(cfg, args.ckpt, args.out, resume=args.resume)
     if res.get("baselines") and D.is_main():
         report_baselines(cfg, res, args.out)
 

@@ -87,7 +87,8 @@ def run_point(label, path, epochs, out, opts=None, train_size=None, num_archs=No
     rank_file, result_file = out / "rank" / "rank.json", out / "search" / "result.json"
     rank = json.loads(rank_file.read_text()) if rank_file.is_file() else rank_eval(cfg, ckpt, out / "rank", num_archs)
     t2 = time.time()
-    res = json.loads(result_file.read_text()) if result_file.is_file() else search(cfg, ckpt, out / "search")
+    res = (json.loads(result_file.read_text()) if result_file.is_file() else
+           search(cfg, ckpt, out / "search", resume=(out / "search" / "queries.jsonl").is_file()))
     n_train, epochs_done = _train_progress(out / "supernet")
     point = {"label": label, "cfg": str(path), "epochs": int(epochs), "train_images": n_train,
              "images_seen": round(n_train * epochs_done) if n_train and epochs_done else None,

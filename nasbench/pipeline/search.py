@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from ..config import Config
 from ..engine import dist as D
 from ..engine.logger import RunLogger
-from ..errors import ConfigError
+from ..errors import ConfigError, NasbenchError
 from ..evaluators import DistributedEvaluator
+from ..evaluators.journal import JournalEvaluator
 from ..searchers import SearchContext, build_searcher
 from ..utils import atomic_write_json
 from .common import (benchmark_for, check_amp, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
@@ -19,8 +21,13 @@ from .common import (benchmark_for, check_amp, evaluator_class, flops_range, loa
 __all__ = ["search"]
 
 
-def search(cfg: Config, ckpt, out) -> dict:
+def search(cfg: Config, ckpt, out, resume: bool = False) -> dict:
     """Search the space with the trained supernet as evaluator; writes ``out/result.json``.
+
+    Every evaluated batch is journalled in ``out/queries.jsonl``
+    (:class:`~nasbench.evaluators.journal.JournalEvaluator`); with ``resume`` a killed
+    search replays it and ends with the result of an uninterrupted run
+    (``search_seconds`` aside; ``search.max_seconds`` counts this process's time only).
 
     The evaluator is the algorithm's (``eval.type``). When it knows its best
     architecture without a search (a DARTS supernet's argmax) that is the
@@ -29,7 +36,8 @@ def search(cfg: Config, ckpt, out) -> dict:
     result holds the found architecture's true accuracy, rank and regret.
 
     Raises:
-        ConfigError, CheckpointError, NasbenchError: bad input (before anything is written).
+        ConfigError, CheckpointError, NasbenchError: bad input (before anything is written);
+            CheckpointError also for a journal of other settings on ``resume``.
     """
     dist = D.init_distributed(device=cfg.device)
     seed_all(int(cfg.seed))
@@ -42,6 +50,10 @@ def search(cfg: Config, ckpt, out) -> dict:
     bench = benchmark_for(cfg, space)
     datasets = load_datasets(cfg) if ev_cls.needs_data else None
     frange = flops_range(cfg)
+    if resume and not (Path(out) / "queries.jsonl").is_file():
+        raise NasbenchError(f"--resume: no search journal at {Path(out) / 'queries.jsonl'}")
+    journal = JournalEvaluator(None, space, Path(out) / "queries.jsonl", _journal_settings(cfg, ckpt),
+                               resume=resume, write=dist.is_main)  # checks a journal before anything is written
     out = prepare_out(cfg, out, dist)
     logger = RunLogger(out, rank=dist.rank, use_tensorboard=False)
     evaluator = supernet_evaluator(cfg, supernet, algorithm, datasets, dist.device)
@@ -54,7 +66,10 @@ def search(cfg: Config, ckpt, out) -> dict:
         ctx = SearchContext(flops_range=frange, seed=int(cfg.seed), progress=dist.is_main,
                             max_seconds=cfg.search.max_seconds, space=space,
                             loss_history=algorithm.loss_history(), log=logger.info)
-        result = build_searcher(cfg.search, ctx).run(space, DistributedEvaluator(evaluator))
+        journal.evaluator = DistributedEvaluator(evaluator)
+        if journal.replay_batches:
+            logger.info("resuming the search: %d evaluated batches in %s", journal.replay_batches, journal.path)
+        result = build_searcher(cfg.search, ctx).run(space, journal)
         best = result.best_arch
         extras = _search_record(cfg, space, result, frange, t0)
     flops, params = space.cost(best)
@@ -83,6 +98,16 @@ def _search_record(cfg, space, result, frange, t0) -> dict:
         rec["pareto"] = [{"arch": space.encode(p["arch"]), "score": float(p["score"]), "flops": int(p["flops"])}
                          for p in result.pareto]
     return rec
+
+
+def _journal_settings(cfg, ckpt) -> dict:
+    """What a resumed search must share with the journalled one: seed, search, eval, the checkpoint's bytes."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(ckpt, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return {"seed": cfg.seed, "search": cfg.search.to_dict(), "eval": cfg.eval.to_dict(), "ckpt_sha256": h.hexdigest()}
 
 
 def _ordered(res: dict) -> dict:
