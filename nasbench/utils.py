@@ -27,7 +27,9 @@ def atomic_write_json(obj, path) -> None:
 
 def run_cli(main, argv=None) -> int:
     """Run a tool's ``main(argv)``; a :class:`~nasbench.errors.NasbenchError` becomes one
-    ``error: ...`` line on stderr and exit code 2 instead of a traceback."""
+    ``error: ...`` line on stderr and exit code 2 instead of a traceback. In a multi-rank
+    run, an error that means another rank died or hung (:func:`nasbench.engine.dist.peer_failure`)
+    becomes one ``error:`` line and exit code 1."""
     from .errors import NasbenchError
 
     try:
@@ -38,6 +40,15 @@ def run_cli(main, argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a dead or hung peer rank: one line, and no teardown of the broken group
+        from .engine.dist import peer_failure
+        msg = peer_failure(e)
+        if msg is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(1)  # interpreter teardown with a broken gloo/NCCL group can abort or hang
     from .engine.dist import cleanup
 
     cleanup()  # a tool run by torchrun/slurm leaves no process group to interpreter teardown

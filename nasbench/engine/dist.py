@@ -261,3 +261,30 @@ def cleanup() -> None:
         tdist.barrier()
     finally:
         tdist.destroy_process_group()
+
+
+#: fragments of the errors gloo/NCCL raise when a peer process died or stopped answering
+_PEER_LOST = ("connection reset", "connection closed", "connection refused", "broken pipe", "timed out",
+              "timeout", "socket closed", "peer", "nccl communicator was aborted")
+
+
+def peer_failure(exc: BaseException) -> Optional[str]:
+    """A one-line explanation when ``exc`` means another rank died or hung, else None.
+
+    A collective on a rank whose peer was killed fails at once under gloo
+    ("Connection reset by peer", typically within 2 s on this machine); a peer that
+    hangs makes it fail after the process group's timeout (``init_distributed``'s
+    ``timeout_minutes``, 30 by default). Only errors raised while a process group
+    of more than one rank is up are recognised.
+    """
+    if not _dist_on() or tdist.get_world_size() < 2:
+        return None
+    dist_error = getattr(tdist, "DistError", RuntimeError)
+    if not isinstance(exc, (RuntimeError, dist_error)):
+        return None
+    text = str(exc)
+    if not any(f in text.lower() for f in _PEER_LOST):
+        return None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return (f"rank {tdist.get_rank()} of {tdist.get_world_size()} lost another rank ({first[:160]}); "
+            "this rank stops too. Restart all ranks with --resume to continue from the last complete checkpoint")
