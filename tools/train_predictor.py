@@ -25,6 +25,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="override predictor.epochs")
     p.add_argument("--seed", type=int, default=None, help="override predictor.seed (split and init)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch log")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/train_state.pth (saved every 10 epochs)")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -52,7 +54,8 @@ def main(argv=None):
                                   lr=float(hp["lr"]), weight_decay=float(hp["weight_decay"]),
                                   val_fraction=float(hp["val_fraction"]), seed=int(hp["seed"]),
                                   hidden=int(hp["hidden"]), head_hidden=int(hp["head_hidden"]),
-                                  log=None if args.quiet else print)
+                                  log=None if args.quiet else print,
+                                  ckpt=os.path.join(args.out, "checkpoints", "train_state.pth"), resume=args.resume)
     secs = time.time() - t0
     os.makedirs(args.out, exist_ok=True)
     save_predictor(os.path.join(args.out, "predictor.pth"), model, benchmark=bench.name,

@@ -134,19 +134,75 @@ def split_indices(n: int, val_fraction: float, seed: int):
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+_TRAIN_STATE_FORMAT = "nasbench-predictor-training"
+_TRAIN_STATE_VERSION = 1
+
+
+def _save_train_state(path, state: dict, parts: dict, gen) -> None:
+    """Write a predictor-training checkpoint atomically (tensors and builtins only)."""
+    blob = {"format": _TRAIN_STATE_FORMAT, "format_version": _TRAIN_STATE_VERSION, **state,
+            **{k: v.state_dict() for k, v in parts.items()}, "gen": gen.get_state(), "rng": torch.get_rng_state()}
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(blob, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _load_train_state(path, epochs: int, parts: dict, gen) -> dict:
+    """Restore ``parts`` and ``gen`` from :func:`_save_train_state`'s file; returns the rest.
+
+    Raises:
+        CheckpointError: missing/unreadable file, another format or version, or another ``epochs``.
+    """
+    if path is None or not os.path.isfile(path):
+        raise CheckpointError(f"--resume: no predictor training checkpoint at {path}")
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, not a torch file, or a pickle that would run code
+        raise CheckpointError(f"predictor training checkpoint {path} is unreadable ({type(e).__name__}); "
+                              "delete it and train without --resume") from None
+    if not isinstance(st, dict) or st.get("format") != _TRAIN_STATE_FORMAT:
+        raise CheckpointError(f"{path} is not a predictor training checkpoint ({_TRAIN_STATE_FORMAT})")
+    if st.get("format_version") != _TRAIN_STATE_VERSION:
+        raise CheckpointError(f"{path}: {_TRAIN_STATE_FORMAT} version {st.get('format_version')!r}, "
+                              f"this nasbench reads version {_TRAIN_STATE_VERSION}")
+    if st.get("epochs") != epochs:
+        raise CheckpointError(f"{path} was written for {st.get('epochs')} epochs, not {epochs}; "
+                              "train without --resume")
+    for k, v in parts.items():
+        v.load_state_dict(st[k])
+    gen.set_state(st["gen"])
+    torch.set_rng_state(st["rng"])
+    return st
+
+
 def train_predictor(records, metric_groups, epochs: int = 200, batch_size: int = 128, lr: float = 1e-2,
                     weight_decay: float = 1e-7, val_fraction: float = 0.2, seed: int = 0,
-                    hidden: int = 256, head_hidden: int = 128, log=None):
+                    hidden: int = 256, head_hidden: int = 128, log=None, ckpt=None, ckpt_every: int = 10,
+                    resume: bool = False):
     """Train an :class:`MLPPredictor` on ``records`` (dicts with ``embedding`` and the metrics).
 
     SmoothL1 on z-scored targets, Adam(lr, wd) + OneCycleLR (pct_start 0.3,
     div_factor 10, momentum 0.85-0.95), seeded 80/20 split; keeps the weights
     with the lowest validation L1 (de-normalised) of the *first* metric.
 
+    With ``ckpt`` (a path) the whole training state (weights, Adam, schedule, data-order
+    generator, torch RNG, best weights, history) is saved there every ``ckpt_every``
+    epochs (atomically, tensors and builtins only); ``resume=True`` continues from it and
+    ends bit-identical to an uninterrupted run on CPU.
+
     Returns:
         ``(model, info)``: the best model in eval mode, and ``info`` with
         ``train_idx, val_idx`` (np arrays), ``val_true, val_pred`` ([n_val, M]
         raw), ``best_epoch``, ``history`` (per epoch: train loss, val loss, val L1 of the first metric).
+
+    Raises:
+        NasbenchError: fewer than 10 records; CheckpointError: ``resume`` with a missing,
+            unreadable or foreign training checkpoint.
     """
     if len(records) < 10:
         raise NasbenchError(f"predictor: need at least 10 records, got {len(records)}")
@@ -167,7 +223,13 @@ def train_predictor(records, metric_groups, epochs: int = 200, batch_size: int =
     gen = torch.Generator().manual_seed(seed)
     best, best_l1, best_epoch, history = None, math.inf, -1, []
     tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
-    for epoch in range(epochs):
+    parts = {"model": model, "opt": opt, "sched": sched}
+    start = 0
+    if resume:
+        st = _load_train_state(ckpt, epochs, parts, gen)
+        start, best, best_l1, best_epoch, history = (st["epoch"], st["best"], st["best_l1"], st["best_epoch"],
+                                                     st["history"])
+    for epoch in range(start, epochs):
         model.train()
         order = tr_t[torch.randperm(len(tr_t), generator=gen)]
         tot, cnt = 0.0, 0
@@ -191,6 +253,9 @@ def train_predictor(records, metric_groups, epochs: int = 200, batch_size: int =
             best_l1, best_epoch, best = l1, epoch, copy.deepcopy(model.state_dict())
         if log is not None:
             log(f"epoch {epoch}: train {tot / max(cnt, 1):.4f} val {vloss:.4f} val L1 {model.metric_names[0]} {l1:.4f}")
+        if ckpt is not None and ((epoch + 1) % ckpt_every == 0 or epoch + 1 == epochs):
+            _save_train_state(ckpt, {"epoch": epoch + 1, "epochs": epochs, "best": best, "best_l1": best_l1,
+                                     "best_epoch": best_epoch, "history": history}, parts, gen)
     model.load_state_dict(best)
     model.eval()
     info = {"train_idx": tr, "val_idx": va, "val_true": y[va], "val_pred": model.predict(x[va]),
