@@ -1,16 +1,23 @@
 #!/usr/bin/env python
-"""Kill a supernet training run with SIGKILL mid-training, resume it, compare with an uninterrupted run.
+"""Kill soak: SIGKILL supernet training, search and retraining at random moments, resume each
+time, and compare with uninterrupted runs (issue 12.4).
 
-    NASBENCH_MIRROR=../shared/data python perf/resume_kill.py [--cfg CFG] [--steps 12] [--out DIR]
+    NASBENCH_MIRROR=../shared/data python perf/resume_kill.py [--kills 10] [--seed 0] [--out DIR]
 
-Run A trains ``--steps`` steps uninterrupted. Run B is started with the same
-config, killed with SIGKILL as soon as its first checkpoint (every 2 steps)
-exists and training has not finished, then continued with ``--resume``. Prints
-the step at which B was killed and the largest absolute weight difference
-between A and B (0 means bit-identical), and writes DIR/resume_kill.json.
+For each phase (train_supernet, search, retrain of the found width) run A is
+uninterrupted. Run B of the same phase is started, SIGKILLed, restarted with
+``--resume`` (or afresh when the kill came before anything resumable existed),
+and so on until its share of the ``--kills`` is spent; then it runs to the end.
+Kill moments are drawn at random within A's duration; every third kill of a
+training phase instead waits for a checkpoint write in progress (its temporary
+file) and kills then. After every kill the last checkpoint (or search journal)
+must be readable. At the end B's weights (model, optimizer state) and search
+result must equal A's bit for bit. Prints one line per kill and a summary;
+writes DIR/resume_kill.json.
 """
 import argparse
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -20,45 +27,120 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+CFG = "configs/bcnet/cbm_mobilenet_cpu.yaml"
+OPTS = ["data.train_size=1024", "data.val_size=200", "data.test_size=200", "data.batch_size=64",
+        "data.eval_batch_size=200", "train.max_steps=24", "train.ckpt_interval=2", "train.log_interval=1",
+        "eval.recal_batches=1", "eval.recal_batch_size=64", "search.population=6", "search.topk=2",
+        "search.mutation_num=3", "search.crossover_num=3", "search.epochs=5", "search.prior_steps=100",
+        "retrain.max_steps=24", "retrain.ckpt_interval=2", "retrain.log_interval=1"]
+
+
+def phase_cmd(phase, out, resume):
+    tool = {"train": "train_supernet.py", "search": "search.py", "retrain": "retrain.py"}[phase]
+    args = [sys.executable, str(REPO / "tools" / tool), "--cfg", CFG, "--out", str(out / phase)]
+    if phase == "search":
+        args += ["--ckpt", str(out / "train" / "checkpoints" / "last.pth")]
+    if phase == "retrain":
+        args += ["--arch", str(out / "search" / "result.json")]
+    return args + (["--resume"] if resume else []) + ["--opts", *OPTS]
+
+
+def resumable(phase, out) -> Path:
+    """The file whose existence makes ``--resume`` possible for ``phase``."""
+    return out / phase / ("queries.jsonl" if phase == "search" else "checkpoints/last.pth")
+
+
+def check_readable(phase, path):
+    """Load the checkpoint / journal as a resume would; returns (step or batches) or raises."""
+    if phase == "search":
+        from nasbench.evaluators.journal import read_journal
+        return f"{len(read_journal(path)[1])} batches"
+    from nasbench.engine.checkpoint import load_checkpoint
+    return f"step {load_checkpoint(path, weights_only=True)['step']}"
+
+
+def writing(path) -> bool:
+    """True while a checkpoint write into ``path``'s folder is in progress (its temporary file exists)."""
+    return path.parent.is_dir() and any(path.parent.glob(".last.pth.*.tmp"))
+
+
+def run_killed(phase, out, kills, duration, rng, log):
+    """Run ``phase`` into ``out`` with ``kills`` SIGKILLs, resuming after each; then to the end."""
+    for k in range(kills):
+        path = resumable(phase, out)
+        proc = subprocess.Popen(phase_cmd(phase, out, path.is_file()), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.time()
+        during_write = phase != "search" and k % 3 == 2
+        if during_write:  # wait until a checkpoint's temporary file exists, then kill at once
+            while proc.poll() is None and not writing(path):
+                time.sleep(0.002)
+        else:
+            time.sleep(rng.uniform(0.3, 1.0) * duration)
+        finished = proc.poll() is not None
+        if not finished:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = check_readable(phase, path) if path.is_file() else "nothing resumable yet"
+        tmp = len(list(path.parent.glob(".last.pth.*.tmp"))) if path.parent.is_dir() else 0
+        rec = {"phase": phase, "kill": k + 1, "after_s": round(time.time() - t0, 2), "finished_first": finished,
+               "aimed_at_checkpoint_write": during_write, "resumable_state": state, "leftover_tmp_files": tmp}
+        log.append(rec)
+        print(json.dumps(rec))
+    path = resumable(phase, out)
+    subprocess.run(phase_cmd(phase, out, path.is_file()), cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def compare(a, b) -> dict:
+    """Bit-identity of A and B: training/retraining weights and optimizer state, search result."""
+    import torch
+    from nasbench.engine.checkpoint import load_checkpoint
+    res = {}
+    for phase in ("train", "retrain"):
+        ca, cb = (load_checkpoint(d / phase / "checkpoints/last.pth", weights_only=True) for d in (a, b))
+        same_w = ca["model"].keys() == cb["model"].keys() and all(torch.equal(v, cb["model"][k])
+                                                                  for k, v in ca["model"].items())
+        sa, sb = ca["optimizer"]["state"], cb["optimizer"]["state"]
+        same_o = sa.keys() == sb.keys() and all(torch.equal(sa[i][n], sb[i][n]) for i in sa for n in sa[i]
+                                                if torch.is_tensor(sa[i][n]))
+        res[phase] = {"step_a": ca["step"], "step_b": cb["step"], "weights_identical": same_w,
+                      "optimizer_identical": same_o}
+    ra, rb = (json.loads((d / "search/result.json").read_text()) for d in (a, b))
+    ra.pop("search_seconds", None), rb.pop("search_seconds", None)
+    res["search"] = {"arch_a": ra["arch"], "arch_b": rb["arch"], "result_identical": ra == rb}
+    return res
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cfg", default="configs/bcnet/cbm_mobilenet_cpu.yaml")
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--kills", type=int, default=10, help="SIGKILLs in all (split 4/3/3 over train/search/retrain)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     p.add_argument("--out", default="perf/results/resume_kill")
     args = p.parse_args()
-    import torch
-    from nasbench.engine.checkpoint import load_checkpoint
-
+    import shutil
     out = Path(args.out)
-    opts = [f"train.max_steps={args.steps}", "train.ckpt_interval=2", "train.log_interval=1",
-            "data.train_size=1024", "data.batch_size=64"]
-    base = [sys.executable, str(REPO / "tools/train_supernet.py"), "--cfg", args.cfg]
-    subprocess.run(base + ["--out", str(out / "a"), "--opts", *opts], check=True, cwd=REPO)
-    ckpt = out / "b" / "checkpoints" / "last.pth"
-    if ckpt.exists():
-        ckpt.unlink()
-    proc = subprocess.Popen(base + ["--out", str(out / "b"), "--opts", *opts], cwd=REPO)
-    while not ckpt.exists() and proc.poll() is None:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    if proc.poll() is not None:
-        raise SystemExit("run B finished before it could be killed; use more --steps")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = load_checkpoint(ckpt)["step"]
-    subprocess.run(base + ["--out", str(out / "b"), "--resume", "--opts", *opts], check=True, cwd=REPO)
-    a = load_checkpoint(out / "a/checkpoints/last.pth")
-    b = load_checkpoint(ckpt)
-    diff = max(float((v.double() - b["model"][k].double()).abs().max()) for k, v in a["model"].items())
-    same_opt = all(torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
-                   for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()))
-    res = {"config": args.cfg, "steps": args.steps, "killed_with_checkpoint_at_step": killed_at,
-           "final_step_a": a["step"], "final_step_b": b["step"], "max_abs_weight_diff": diff,
-           "momentum_identical": same_opt}
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    a, b = out / "a", out / "b"
+    durations = {}
+    for phase in ("train", "search", "retrain"):
+        t0 = time.time()
+        subprocess.run(phase_cmd(phase, a, False), cwd=REPO, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        durations[phase] = time.time() - t0
+    rng = random.Random(args.seed)
+    share = {"train": args.kills - 2 * (args.kills // 3), "search": args.kills // 3, "retrain": args.kills // 3}
+    log = []
+    for phase in ("train", "search", "retrain"):
+        run_killed(phase, b, share[phase], durations[phase], rng, log)
+    res = {"kills": log, "uninterrupted_seconds": {k: round(v, 1) for k, v in durations.items()},
+           "comparison": compare(a, b)}
+    res["bit_identical"] = (all(res["comparison"][ph]["weights_identical"] and res["comparison"][ph]
+                                ["optimizer_identical"] for ph in ("train", "retrain"))
+                            and res["comparison"]["search"]["result_identical"])
     (out / "resume_kill.json").write_text(json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    print(json.dumps(res["comparison"], indent=2))
+    print(f"{len(log)} kills, bit-identical: {res['bit_identical']}")
 
 
 if __name__ == "__main__":
