@@ -8,9 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CFG=${CFG:-configs/bcnet/cbm_mobilenet_cpu.yaml}
 OUT=${OUT:-runs/quickstart}
-python tools/train_supernet.py --cfg "$CFG" --out "$OUT/supernet" "$@"
-python tools/search.py --cfg "$CFG" --ckpt "$OUT/supernet/checkpoints/last.pth" --out "$OUT/search"
-python tools/retrain.py --cfg "$CFG" --arch "$OUT/search/result.json" --out "$OUT/retrain"
+SEED=${SEED:-0}  # seed of supernet training, search and retraining (the data split stays data.split_seed's);
+# extra arguments go to train_supernet.py (e.g. --resume; a second --opts would replace seed=)
+python tools/train_supernet.py --cfg "$CFG" --out "$OUT/supernet" --opts seed="$SEED" "$@"
+python tools/search.py --cfg "$CFG" --ckpt "$OUT/supernet/checkpoints/last.pth" --out "$OUT/search" --opts seed="$SEED"
+python tools/retrain.py --cfg "$CFG" --arch "$OUT/search/result.json" --out "$OUT/retrain" --opts seed="$SEED"
 python - "$OUT" <<'PY'
 import json, sys
 s = json.load(open(f"{sys.argv[1]}/search/result.json"))
