@@ -148,6 +148,13 @@ VARIANTS = (
     Variant("bnas_v2_unrolled", "bnas_v2", "configs/bnas_v2/cifar10_cpu.yaml", opts=("algorithm.unrolled=true",),
             paper=(PaperConfig("configs/bnas_v2/cifar10.yaml"),),
             note="second-order (unrolled) DARTS"),
+    Variant("bossnas_nats", "bossnas", "configs/bossnas/nats_cifar10_cpu.yaml",
+            opts=("algorithm.epochs_per_block=2", "algorithm.interval=2", "algorithm.bn_batch_size=8",
+                  "algorithm.rating_images=8"),
+            paper=(PaperConfig("configs/bossnas/nats_cifar10.yaml", gpus=4),),
+            expect_decrease=False,
+            note="self-supervised: 3 blocks x 2 one-batch epochs, each block rated at its end; the BYOL loss is "
+                 "not gated on a decrease (the target moves with the online net and the block changes)"),
 )
 #: NCP (no registered supernet algorithm): predictor training + propagation, CPU only.
 NCP_METHOD = "ncp"

@@ -267,9 +267,9 @@ class BossNAS(Algorithm):
                 raise ConfigError(f"bossnas: train.epochs ({epochs:g}) must be a multiple of the {n} blocks "
                                   "(or set algorithm.epochs_per_block)")
             self.epochs_per_block = int(epochs) // n
-        elif self.epochs_per_block * n != epochs:
-            raise ConfigError(f"bossnas: train.epochs ({epochs:g}) must equal epochs_per_block "
-                              f"({self.epochs_per_block}) x {n} blocks")
+        elif self.epochs_per_block * n > epochs:
+            raise ConfigError(f"bossnas: the run has {epochs:g} epochs, fewer than epochs_per_block "
+                              f"({self.epochs_per_block}) x {n} blocks; the last block would never be rated")
 
     def _build_optimizer(self, ctx):
         from timm.optim import Lars
@@ -372,6 +372,8 @@ class BossNAS(Algorithm):
         torch._foreach_lerp_(tp, op, 1.0 - m)
 
     def _epoch_end(self, epoch: int, ctx):
+        """Rate every ``interval`` epochs of a block and at its last; then freeze it and move on.
+        Epochs after the last block's ``epochs_per_block`` keep training (and rating) the last block."""
         e = epoch - self.block * self.epochs_per_block
         if e % self.interval and e != self.epochs_per_block:
             return
@@ -381,8 +383,8 @@ class BossNAS(Algorithm):
         else:
             self.tables.append(table)
         self.history.append({"epoch": epoch, "block": self.block, "table": table})
-        if e == self.epochs_per_block:
-            self.best_keys.append(min(table, key=table.get))
+        if e >= self.epochs_per_block:
+            self.best_keys[self.block:] = [min(table, key=table.get)]
             if self.block + 1 < self.space.num_blocks:
                 self._advance()
 
@@ -449,8 +451,10 @@ class BossNAS(Algorithm):
         """``{block key: loss}`` of every candidate of ``block`` against the population centre.
 
         Each candidate: BN recalibration on the fixed training batch, then on the fixed
-        validation views the target projections (for the centre, pass 1) and the online
-        predictions (pass 2). Loss = ``l(q(v1), c2) + l(q(v2), c1)``, averaged over images.
+        validation views its target projections (summed into the centre) and its online
+        predictions (kept: ``candidates x images x 2 x D`` floats). Then per candidate
+        loss = ``l(q(v1), c2) + l(q(v2), c1)`` with ``c`` the mean over all candidates,
+        averaged over images.
         The networks' weights and BN buffers are restored afterwards.
         """
         device = device or next(self.module.parameters()).device
@@ -463,20 +467,21 @@ class BossNAS(Algorithm):
         keys = list(self.space.block_choices(block))
         paths = [self.space.decode_block_key(block, k) for k in keys]
         centre = [[0.0, 0.0] for _ in val]
-        for p in paths:  # pass 1: population centre over all candidates
+        preds = []
+        for p in paths:  # one pass: recalibrate, target projections into the centre, online predictions kept
             self._recalibrate(nets, bn_feats, block, p)
             for i, (x1, x2) in enumerate(val_feats[1]):
                 centre[i][0] = centre[i][0] + self.target.project(x1, block, p)
                 centre[i][1] = centre[i][1] + self.target.project(x2, block, p)
-        centre = [(c1 / len(paths), c2 / len(paths)) for c1, c2 in centre]
+            preds.append([(self.module.predict(x1, block, p), self.module.predict(x2, block, p))
+                          for x1, x2 in val_feats[0]])
+        centre = [(c1 / len(paths), c2 / len(paths)) for c1, c2 in centre]  # population centre (all candidates)
         table = {}
         n_img = sum(len(x1) for x1, _ in val)
-        for k, p in zip(keys, paths):  # pass 2: each candidate against the centre
-            self._recalibrate(nets, bn_feats, block, p)
+        for k, pred in zip(keys, preds):
             loss = 0.0
-            for (x1, x2), (c1, c2) in zip(val_feats[0], centre):
-                q1, q2 = self.module.predict(x1, block, p), self.module.predict(x2, block, p)
-                loss += float(byol_loss(q1, c2) + byol_loss(q2, c1)) * len(x1)
+            for (q1, q2), (c1, c2) in zip(pred, centre):
+                loss += float(byol_loss(q1, c2) + byol_loss(q2, c1)) * len(q1)
             table[k] = loss / n_img
         for net, s, mode in zip(nets, saved, modes):
             net.load_state_dict(s)
