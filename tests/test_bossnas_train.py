@@ -263,3 +263,57 @@ def test_rank_eval_ratings_on_reference_files(tmp_path, bench_root):
     # without --ratings the tool still wants --ckpt
     r = subprocess.run(cmd[:4] + ["--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2 and "--ckpt" in r.stderr
+
+
+# ---------------------------------------------------------------------------- DDP (2 processes, gloo)
+def _ddp_worker(rank, port, out_dir):
+    import os
+
+    import torch.distributed as tdist
+
+    from nasbench.engine.dist import DistInfo, cleanup
+    torch.set_num_threads(1)
+    tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        space = tiny_space()
+        torch.manual_seed(0)
+        net = space.build_supernet(with_head=False)
+        alg = BossNAS(space, seed=1, epochs_per_block=1, interval=1, update_interval=2, bn_batch_size=8,
+                      rating_images=8)
+        train, val = tiny_data(32), tiny_data(8, seed=1)
+
+        def make(split, is_train, batch_size=None, seed_offset=0):
+            return BatchLoader(train if split == "train" else val, int(batch_size or 8), shuffle=is_train,
+                               augment=is_train, seed=3, drop_last=is_train, rank=rank if is_train else 0,
+                               world_size=2 if is_train else 1)
+        loader = alg.train_loader(make)
+        tr = Trainer(net, alg, loader, {**TRAIN_CFG, "warmup_epochs": 0}, os.path.join(out_dir, f"r{rank}"),
+                     dist=DistInfo(rank, 2, rank, torch.device("cpu")))
+        first = next(iter(loader.epoch(0)))[0][0]
+        tr.fit(stop_after=1)
+        torch.save({"params": {k: v.detach().clone() for k, v in tr.module.named_parameters()},
+                    "target": {k: v.clone() for k, v in alg.target.named_parameters()},
+                    "first": first}, os.path.join(out_dir, f"rank{rank}.pt"))
+        del tr
+    finally:
+        cleanup()
+
+
+def test_ddp_two_ranks_hold_identical_online_weights(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert not torch.equal(r0["first"], r1["first"])  # the ranks saw different images
+    torch.manual_seed(0)
+    init = dict(tiny_space().build_supernet(with_head=False).named_parameters())
+    moved = 0
+    for k in r0["params"]:
+        assert torch.equal(r0["params"][k], r1["params"][k]), k
+        assert torch.equal(r0["target"][k], r1["target"][k]), k
+        moved += not torch.equal(r0["params"][k], init[k])
+    assert moved > 0

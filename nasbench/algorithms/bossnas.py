@@ -322,7 +322,8 @@ class BossNAS(Algorithm):
         """One optimizer step over ``update_interval`` two-view batches (see module doc).
 
         ``batch``: list of ``(v1, v2)`` pairs ``[b, 3, H, W]``. Returns ``{"loss": mean
-        path loss, "momentum", "block"}``."""
+        path loss, "momentum", "block", "lars_lr"}`` (the trainer's own ``lr`` column is its
+        unused SGD's)."""
         if self.optimizer is None:
             if self.epochs_per_block is None or ctx.step == 0:
                 self._check_schedule(ctx)
@@ -339,12 +340,14 @@ class BossNAS(Algorithm):
                 (loss / self.update_interval).backward()
                 total += float(loss.detach())
                 n += 1
+        lr = self.optimizer.param_groups[0]["lr"]  # the LR of this step
         self._optimizer_step(ctx)
         m = ema_momentum(ctx.step + 1, ctx.total_steps, self.base_momentum)
         self._ema(m)
         if (ctx.step + 1) % ctx.steps_per_epoch == 0:
             self._epoch_end((ctx.step + 1) // ctx.steps_per_epoch, ctx)
-        return {"loss": total / max(n, 1), "momentum": m, "block": float(b)}
+        return {"loss": total / max(n, 1), "momentum": m, "block": float(b),
+                "lars_lr": lr}
 
     def _optimizer_step(self, ctx):
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
