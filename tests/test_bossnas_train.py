@@ -223,8 +223,14 @@ def space_encode(arch):
 def test_schedule_must_fit_blocks(tmp_path):
     from nasbench.errors import ConfigError
     space, net, alg, loader = tiny_setup(epochs_per_block=2)  # 2 x 5 blocks > 5 epochs
-    with pytest.raises(ConfigError, match="never be rated"):
-        Trainer(net, alg, loader, TRAIN_CFG, tmp_path).fit()
+    with pytest.warns(UserWarning, match="never be rated"):
+        Trainer(net, alg, loader, {**TRAIN_CFG, "max_steps": 1}, tmp_path / "a").fit()
+    space, net, alg, loader = tiny_setup(epochs_per_block=None)  # 5 epochs / 5 blocks = 1
+    Trainer(net, alg, loader, {**TRAIN_CFG, "max_steps": 1}, tmp_path / "b").fit()
+    assert alg.epochs_per_block == 1
+    space, net, alg, loader = tiny_setup(epochs_per_block=None)
+    with pytest.raises(ConfigError, match="multiple of the 5 blocks"):
+        Trainer(net, alg, loader, {**TRAIN_CFG, "epochs": 7}, tmp_path / "c").fit()
 
 
 def test_registered():

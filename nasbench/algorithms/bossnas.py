@@ -67,7 +67,7 @@ from .base import Algorithm
 from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, write_rating_file)
 
 __all__ = ["BossNAS", "BossGreedyEvaluator", "TwoViewLoader", "GroupedLoader", "byol_loss", "ensemble_target",
-           "population_centre", "ema_momentum", "fair_paths"]
+           "population_centre", "ema_momentum", "fair_paths", "PairedViews"]
 
 
 # ---------------------------------------------------------------------------- math
@@ -123,8 +123,13 @@ class TwoViewLoader(BatchLoader):
     """
 
     @classmethod
-    def like(cls, loader: BatchLoader, shuffle=None, seed=None) -> "TwoViewLoader":
-        """A two-view loader over ``loader``'s data, batch size, sharding and normalisation."""
+    def like(cls, loader, shuffle=None, seed=None):
+        """A two-view loader over ``loader``'s data, batch size, sharding and normalisation.
+
+        A loader that is not a :class:`BatchLoader` (e.g. gpu_check's fixed synthetic batch)
+        is wrapped by :class:`PairedViews` instead."""
+        if not isinstance(loader, BatchLoader):
+            return PairedViews(loader)
         return cls(loader.data, loader.batch_size, loader.shuffle if shuffle is None else shuffle, True,
                    seed=loader.seed if seed is None else seed, drop_last=loader.drop_last, rank=loader.rank,
                    world_size=loader.world_size, mean=loader.mean, std=loader.std, device=loader.device,
@@ -147,6 +152,22 @@ class TwoViewLoader(BatchLoader):
                 y = shift_flip(x, shifts[0, lo:hi], shifts[1, lo:hi], flips[lo:hi], self.pad)
                 views.append(y.mul_(self._scale).sub_(self._shift))
             yield tuple(views)
+
+
+class PairedViews:
+    """Two views ``(x, flip(x))`` of the images of each batch of any loader (``len`` + ``epoch``)
+    whose batches are ``(images, ...)``: a stand-in for :class:`TwoViewLoader` on synthetic data."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __len__(self):
+        return len(self.loader)
+
+    def epoch(self, epoch: int, start: int = 0):
+        for b in self.loader.epoch(epoch, start=start):
+            x = b[0] if isinstance(b, (tuple, list)) else b
+            yield x, x.flip(3)
 
 
 class GroupedLoader:
@@ -183,8 +204,9 @@ class BossNAS(Algorithm):
         bn_batch_size, rating_images: see :attr:`KEYS`.
 
     Raises:
-        ConfigError: a space without blocks, or ``train.epochs`` not equal to
-            ``epochs_per_block`` times the number of blocks (at the first step).
+        ConfigError: a space without blocks, or ``train.epochs`` not a multiple of the number of
+            blocks when ``epochs_per_block`` is null (at the first step). A run shorter than
+            ``epochs_per_block`` x blocks only warns (its last blocks are never rated).
     """
 
     KEYS = {
@@ -232,10 +254,10 @@ class BossNAS(Algorithm):
     def train_loader(self, make_loader):
         """Groups of ``update_interval`` two-view training batches; keeps the fixed rating data."""
         base = make_loader("train", True)
+        seed = getattr(base, "seed", 0)
         self.bn_loader = TwoViewLoader.like(make_loader("train", False, batch_size=self.bn_batch_size),
-                                            shuffle=True, seed=base.seed + 1)
-        val = make_loader("val", False)
-        self.val_loader = TwoViewLoader.like(val, seed=val.seed + 2)
+                                            shuffle=True, seed=seed + 1)
+        self.val_loader = TwoViewLoader.like(make_loader("val", False), seed=seed + 2)
         return GroupedLoader(TwoViewLoader.like(base), self.update_interval)
 
     def setup(self, module, train_cfg) -> None:
@@ -260,16 +282,20 @@ class BossNAS(Algorithm):
 
     # -- training -------------------------------------------------------------------
     def _check_schedule(self, ctx):
+        from ..engine.optim import train_value
         n = self.space.num_blocks
-        epochs = ctx.total_steps / ctx.steps_per_epoch
+        epochs = ctx.total_steps / ctx.steps_per_epoch  # what the run trains (train.max_steps may cut it)
         if self.epochs_per_block is None:
-            if epochs != int(epochs) or int(epochs) % n:
-                raise ConfigError(f"bossnas: train.epochs ({epochs:g}) must be a multiple of the {n} blocks "
+            planned = float(train_value(self.train_cfg, "epochs"))
+            if planned != int(planned) or int(planned) % n:
+                raise ConfigError(f"bossnas: train.epochs ({planned:g}) must be a multiple of the {n} blocks "
                                   "(or set algorithm.epochs_per_block)")
-            self.epochs_per_block = int(epochs) // n
-        elif self.epochs_per_block * n > epochs:
-            raise ConfigError(f"bossnas: the run has {epochs:g} epochs, fewer than epochs_per_block "
-                              f"({self.epochs_per_block}) x {n} blocks; the last block would never be rated")
+            self.epochs_per_block = int(planned) // n
+        if self.epochs_per_block * n > epochs:  # a short run (max_steps, a throughput probe): allowed, said
+            import warnings
+            warnings.warn(f"bossnas: the run has {epochs:g} epochs, fewer than epochs_per_block "
+                          f"({self.epochs_per_block}) x {n} blocks; the last blocks will never be rated and "
+                          "the search needs every block", stacklevel=2)
 
     def _build_optimizer(self, ctx):
         from timm.optim import Lars

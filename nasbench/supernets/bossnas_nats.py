@@ -164,8 +164,9 @@ class BossNASNATSSupernet(Supernet):
         self.active = None
 
     # -- sub-network selection ------------------------------------------------
-    def set_active(self, arch):
-        """Activate the subnet ``arch`` (tuple of 5 widths or ``c1:...:c5`` key). Raises :class:`ArchError`."""
+    def set_active(self, arch, side=None):
+        """Activate the subnet ``arch`` (tuple of 5 widths or ``c1:...:c5`` key); ``side`` is accepted
+        for the single-path protocol and ignored (channels are always the leftmost). Raises :class:`ArchError`."""
         self.active = self.space.validate(arch)
 
     def _widths(self, block: int, path) -> tuple:
