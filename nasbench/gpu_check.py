@@ -148,6 +148,13 @@ VARIANTS = (
     Variant("bnas_v2_unrolled", "bnas_v2", "configs/bnas_v2/cifar10_cpu.yaml", opts=("algorithm.unrolled=true",),
             paper=(PaperConfig("configs/bnas_v2/cifar10.yaml"),),
             note="second-order (unrolled) DARTS"),
+    Variant("bossnas_nats", "bossnas", "configs/bossnas/nats_cifar10_cpu.yaml",
+            opts=("algorithm.epochs_per_block=2", "algorithm.interval=2", "algorithm.bn_batch_size=8",
+                  "algorithm.rating_images=8"),
+            paper=(PaperConfig("configs/bossnas/nats_cifar10.yaml", gpus=4),),
+            expect_decrease=False,
+            note="self-supervised: 3 blocks x 2 one-batch epochs, each block rated at its end; the BYOL loss is "
+                 "not gated on a decrease (the target moves with the online net and the block changes)"),
 )
 #: NCP (no registered supernet algorithm): predictor training + propagation, CPU only.
 NCP_METHOD = "ncp"
@@ -437,7 +444,10 @@ def check_training_run(run_dir: Path, launched: Launch, steps: int, world_size: 
         if state.get("step") != steps or state.get("world_size") != world_size:
             errors.append(f"checkpoint at step {state.get('step')} with world size {state.get('world_size')}, "
                           f"expected {steps} / {world_size}")
-        bufs = [s["momentum_buffer"] for s in state["optimizer"]["state"].values()
+        # the trainer's optimizer, or the algorithm's own (an algorithm with owns_optimizer keeps it in its state)
+        opts_ = [state["optimizer"]] + [a["optimizer"] for a in [state.get("algorithm")]
+                                        if isinstance(a, dict) and isinstance(a.get("optimizer"), dict)]
+        bufs = [s["momentum_buffer"] for o in opts_ for s in o.get("state", {}).values()
                 if isinstance(s, dict) and s.get("momentum_buffer") is not None]
         moved = bool(bufs) and all(bool(torch.isfinite(b).all()) for b in bufs) and \
             max(float(b.abs().max()) for b in bufs) > 0
@@ -688,6 +698,14 @@ def agreement(cfg_path: str, opts, device: str, budget: Budget, seed: int = 0) -
     return res
 
 
+def _to_device_fmt(batch, dev, fmt):
+    """``batch`` (a tensor or nested tuples/lists of tensors) on ``dev``, 4-d tensors in memory format ``fmt``."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device_fmt(b, dev, fmt) for b in batch)
+    batch = batch.to(dev, non_blocking=True)
+    return batch.contiguous(memory_format=fmt) if batch.dim() == 4 else batch
+
+
 class _SyntheticLoader:
     """``len`` + ``epoch(e, start)`` over one fixed host batch (for the trainer and DARTS's arch steps)."""
 
@@ -742,10 +760,11 @@ def measure_step(cfg_path: str, opts, device: str, precision: str, batch: int, s
     try:
         trainer = Trainer(net, algorithm, loader, train_cfg, out_dir, dist=D.DistInfo(0, 1, 0, dev), logger=logger)
 
+        # the step gets what the algorithm's loader makes of the synthetic batch (BossNAS: groups of view pairs)
+        host = next(iter(loader.epoch(0)))
+
         def step():
-            xb = x.to(dev, non_blocking=True)
-            yb = y.to(dev, non_blocking=True)
-            trainer.run_step((xb.contiguous(memory_format=fmt), yb))
+            trainer.run_step(_to_device_fmt(host, dev, fmt))
 
         trainer.module.train()
         for _ in range(budget.tp_warmup):

@@ -1,9 +1,15 @@
 #!/usr/bin/env python
-"""Supernet ranking quality: python tools/rank_eval.py --cfg CFG --ckpt CKPT --num-archs N --out EDIR
+"""Supernet ranking quality: python tools/rank_eval.py --cfg CFG (--ckpt CKPT [--num-archs N] | --ratings DIR) --out EDIR
 
-Scores N seeded random architectures with the supernet and writes EDIR/rank.json
-(Kendall tau, Spearman rho, Pearson r against the benchmark, the same inside
-FLOPs bands, and the FLOPs-only proxy beside them) and EDIR/rank_scatter.png.
+With --ckpt: scores N seeded random architectures with the supernet and writes EDIR/rank.json
+(Kendall tau, Spearman rho, Pearson r against the benchmark, the same inside FLOPs bands, and
+the FLOPs-only proxy beside them) and EDIR/rank_scatter.png.
+
+With --ratings: reads the block rating files DIR/path_rank_{b}.yml of a block-wise space
+(BossNAS format, read safely), rates EVERY architecture of the benchmark as sum_b (loss_b + 4)
+without any checkpoint, and writes EDIR/rank.json with kendall_tau, spearman, pearson of the
+negated rating (positive: lower loss, higher accuracy), num_archs, the params/MACs proxies
+and the best-rated architecture.
 """
 import os
 import sys
@@ -16,12 +22,20 @@ from nasbench.utils import run_cli  # noqa: E402
 
 def main(argv=None):
     p = make_parser(__doc__.splitlines()[0])
-    p.add_argument("--ckpt", required=True, help="supernet checkpoint")
-    p.add_argument("--num-archs", type=int, default=None, help="architectures to score (default rank_eval.num_archs)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--ckpt", help="supernet checkpoint")
+    src.add_argument("--ratings", help="folder with path_rank_0.yml, path_rank_1.yml, ... (block-wise spaces)")
+    p.add_argument("--num-archs", type=int, default=None, help="architectures to score (default rank_eval.num_archs; "
+                                                               "--ratings rates all)")
     p.add_argument("--out", required=True, help="output folder")
     args = p.parse_args(argv)
+    cfg = load_cfg(args)
+    if args.ratings:
+        from nasbench.algorithms.bossnas_ratings import rank_eval_ratings
+        rank_eval_ratings(cfg, args.ratings, args.out)
+        return
     from nasbench.pipeline import rank_eval
-    rank_eval(load_cfg(args), args.ckpt, args.out, num_archs=args.num_archs)
+    rank_eval(cfg, args.ckpt, args.out, num_archs=args.num_archs)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,10 @@ class Algorithm:
         eval_sides: paths an accuracy evaluator averages per architecture.
         find_unused_parameters: a step leaves some parameters without gradient
             (DDP must look for them; the weight SGD is unfused).
+        owns_optimizer: the algorithm builds, zeroes and steps its weight optimizer
+            and LR schedule itself inside ``train_step`` (and keeps their state in
+            :meth:`state_dict`); the trainer then only calls ``train_step``
+            (BossNAS: LARS, a new optimizer per block, gradient accumulation).
 
     Args:
         space: the :class:`~nasbench.spaces.base.SearchSpace` being searched.
@@ -74,6 +78,7 @@ class Algorithm:
     default_evaluator = "accuracy"
     eval_sides = ("left",)
     find_unused_parameters = False
+    owns_optimizer = False
 
     def __init__(self, space, seed=0):
         self.space = space

@@ -265,9 +265,15 @@ class Trainer:
         return _to_device(batch, self.device, self.channels_last)
 
     def run_step(self, batch) -> dict:
-        """One optimizer step: algorithm forward/backward on ``batch``, clip, step, LR, EMA."""
-        self.optimizer.zero_grad(set_to_none=True)
+        """One optimizer step: algorithm forward/backward on ``batch``, clip, step, LR, EMA.
+
+        An algorithm with ``owns_optimizer`` (see :class:`~nasbench.algorithms.base.Algorithm`)
+        zeroes, clips and steps its own optimizer inside ``train_step``; the trainer's SGD,
+        LR schedule and EMA are then left untouched."""
         self.ctx.step, self.ctx.epoch = self.step, self.epoch
+        if getattr(self.algorithm, "owns_optimizer", False):
+            return self.algorithm.train_step(self.ctx, batch)
+        self.optimizer.zero_grad(set_to_none=True)
         metrics = self.algorithm.train_step(self.ctx, batch)
         if self.clip_grad:
             self.scaler.unscale_(self.optimizer)

@@ -50,6 +50,8 @@ class BossNASNATSSpace(BlockwiseMixin, NATSSizeSpace):
         grouping: layers per block, overriding the dataset's (positive ints
             summing to 5), e.g. ``[2, 1, 2]``.
         projector_channels: output width of the per-block adapters (2048 in the reference).
+        projector_hidden: hidden width of the per-block projector and predictor MLPs (4096 in the reference).
+        projection_dim: output width of the projector and predictor (256 in the reference).
         num_classes: classifier outputs (default 10 or 100 by variant).
 
     Raises:
@@ -59,7 +61,7 @@ class BossNASNATSSpace(BlockwiseMixin, NATSSizeSpace):
     family = "blockwise"
 
     def __init__(self, variant: str | None = None, grouping=None, projector_channels: int = PROJECTOR_CHANNELS,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, projector_hidden: int = 4096, projection_dim: int = 256):
         super().__init__(variant, num_classes=num_classes)
         self.name = f"bossnas_nats/{self.variant}"
         sizes = GROUPINGS[self.variant] if grouping is None else grouping
@@ -74,6 +76,10 @@ class BossNASNATSSpace(BlockwiseMixin, NATSSizeSpace):
         self.projector_channels = int(projector_channels)
         if self.projector_channels < 1:
             raise ArchError(f"{self.name}: projector_channels must be positive, got {projector_channels!r}")
+        self.projector_hidden, self.projection_dim = int(projector_hidden), int(projection_dim)
+        if self.projector_hidden < 1 or self.projection_dim < 1:
+            raise ArchError(f"{self.name}: projector_hidden and projection_dim must be positive, got "
+                            f"{projector_hidden!r}, {projection_dim!r}")
 
     def block_layers(self, block: int) -> list[str]:
         """Kinds (``"cell"``/``"res"``) of the layers of ``block``."""

@@ -107,6 +107,24 @@ class SlimResBlock(nn.Module):
         return self.downsample[1](self.downsample[0](x), cout) + self.conv_b(self.conv_a(x, cout), cout)
 
 
+class MLPHead(nn.Sequential):
+    """BossNAS projector / predictor: ``Linear(cin, hidden) -> BN1d -> ReLU -> Linear(hidden, cout)``.
+
+    The reference's ``NonLinearNeckSimCLR`` with ``num_layers=2, with_bias=True,
+    with_last_bn=False`` (``boss_necks.py``); ``pool=True`` first averages a
+    ``[N, cin, H, W]`` map to ``[N, cin]`` (the projector's GAP). Output ``[N, cout]``.
+    """
+
+    def __init__(self, cin: int, hidden: int, cout: int, pool: bool = False):
+        layers = [nn.AdaptiveAvgPool2d(1), nn.Flatten(1)] if pool else []
+        super().__init__(*layers, nn.Linear(cin, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                         nn.Linear(hidden, cout))
+        for m in self.modules():  # kaiming fan-in for the linears, as the reference's init_linear='kaiming'
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+
 class BossNASNATSSupernet(Supernet):
     """Slimmable NATS-Bench Ss supernet with BossNAS blocks and adapters.
 
@@ -121,6 +139,9 @@ class BossNASNATSSupernet(Supernet):
         layers: the 5 searchable layers (:class:`SlimCell` / :class:`SlimResBlock`).
         adapters: ``adapters[b][i]`` maps a ``CHANNELS[i]``-channel output of block ``b`` to
             ``projector_channels`` channels.
+        projectors: per block, :class:`MLPHead` GAP + ``projector_channels -> projector_hidden -> projection_dim``.
+        predictors: per block, :class:`MLPHead` ``projection_dim -> projector_hidden -> projection_dim``
+            (online side only; the BossNAS algorithm keeps an EMA copy of the rest as its target).
     """
 
     def __init__(self, space: "BossNASNATSSpace", with_head: bool = True):
@@ -132,6 +153,9 @@ class BossNASNATSSupernet(Supernet):
         self.adapters = nn.ModuleList(
             nn.ModuleList(nn.Sequential(nn.Conv2d(w, p, 1, bias=False), nn.BatchNorm2d(p)) for w in CHANNELS)
             for _ in range(space.num_blocks))
+        h, d = space.projector_hidden, space.projection_dim
+        self.projectors = nn.ModuleList(MLPHead(p, h, d, pool=True) for _ in range(space.num_blocks))
+        self.predictors = nn.ModuleList(MLPHead(d, h, d) for _ in range(space.num_blocks))
         self.with_head = bool(with_head)
         if self.with_head:
             self.lastact = nn.Sequential(SwitchableBatchNorm2d(CHANNELS), nn.ReLU(inplace=True))
@@ -140,8 +164,9 @@ class BossNASNATSSupernet(Supernet):
         self.active = None
 
     # -- sub-network selection ------------------------------------------------
-    def set_active(self, arch):
-        """Activate the subnet ``arch`` (tuple of 5 widths or ``c1:...:c5`` key). Raises :class:`ArchError`."""
+    def set_active(self, arch, side=None):
+        """Activate the subnet ``arch`` (tuple of 5 widths or ``c1:...:c5`` key); ``side`` is accepted
+        for the single-path protocol and ignored (channels are always the leftmost). Raises :class:`ArchError`."""
         self.active = self.space.validate(arch)
 
     def _widths(self, block: int, path) -> tuple:
@@ -185,6 +210,15 @@ class BossNASNATSSupernet(Supernet):
             x = layer(x, w)
         return self.adapt(x, block) if adapt else x
 
+    def project(self, x, block: int, path=None):
+        """Projection ``[N, projection_dim]`` of block ``block`` run on ``x`` with ``path``
+        (block, adapter, projector; ``x`` as in :meth:`forward_block`)."""
+        return self.projectors[block](self.forward_block(x, block, path, adapt=True))
+
+    def predict(self, x, block: int, path=None):
+        """Online prediction ``[N, projection_dim]``: :meth:`project` followed by the block's predictor."""
+        return self.predictors[block](self.project(x, block, path))
+
     def adapt(self, x, block: int):
         """Adapter of ``block`` for the width of ``x``: ``[N, w, H, W]`` -> ``[N, projector_channels, H, W]``."""
         try:
@@ -207,9 +241,11 @@ class BossNASNATSSupernet(Supernet):
 
     # -- structure --------------------------------------------------------------
     def block_parameters(self, block: int):
-        """Parameters that block ``block``'s training updates: its layers (and the stem for block 0) and adapters."""
+        """Parameters that block ``block``'s training updates: its layers (and the stem for block 0),
+        adapters, projector and predictor."""
         sl = self.space.block_slice(block)
-        mods = ([self.stem] if block == 0 else []) + list(self.layers[sl]) + [self.adapters[block]]
+        mods = ([self.stem] if block == 0 else []) + list(self.layers[sl]) + [
+            self.adapters[block], self.projectors[block], self.predictors[block]]
         for m in mods:
             yield from m.parameters()
 
@@ -247,4 +283,4 @@ class BossNASNATSSupernet(Supernet):
         return sub
 
 
-__all__ = ["BossNASNATSSupernet", "SlimCell", "SlimResBlock", "SlimReLUConvBN", "SlimConvBN"]
+__all__ = ["BossNASNATSSupernet", "MLPHead", "SlimCell", "SlimResBlock", "SlimReLUConvBN", "SlimConvBN"]
