@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic JSON output and the command-line error boundary."""
+"""Small shared helpers: atomic JSON output, checked JSON input and the command-line error boundary."""
 from __future__ import annotations
 
 import json
@@ -25,6 +25,35 @@ def atomic_write_json(obj, path) -> None:
         raise
 
 
+def read_json(path, what: str = "JSON file", lines: bool = False):
+    """Parse the JSON file ``path`` (``lines=True``: one JSON value per non-empty line).
+
+    JSON only builds dicts, lists, strings and numbers (``NaN``/``Infinity`` included:
+    consumers check values). Raises :class:`~nasbench.errors.NasbenchError` on one
+    line naming the file (and line) for a missing, unreadable or malformed file.
+    """
+    from .errors import NasbenchError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise NasbenchError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeError) as e:
+        raise NasbenchError(f"cannot read {what} {path} ({type(e).__name__}: {e})") from None
+    try:
+        if not lines:
+            return json.loads(text)
+        out = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                out.append(json.loads(line))
+        return out
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, a number too long to convert
+        where = f" line {n}" if lines else ""
+        raise NasbenchError(f"{what} {path}{where} is not valid JSON ({str(e).splitlines()[0][:200]})") from None
+
+
 def run_cli(main, argv=None) -> int:
     """Run a tool's ``main(argv)``; a :class:`~nasbench.errors.NasbenchError` becomes one
     ``error: ...`` line on stderr and exit code 2 instead of a traceback."""
@@ -32,8 +61,8 @@ def run_cli(main, argv=None) -> int:
 
     try:
         main(argv)
-    except NasbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except NasbenchError as e:  # one line, whatever the message holds
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

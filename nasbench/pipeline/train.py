@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from ..engine.trainer import HookBase, Trainer
 from ..errors import ConfigError, NasbenchError
 from ..registry import EVALUATORS
 from ..spaces import build_space
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, read_json
 from .common import benchmark_for, check_amp, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
 
 __all__ = ["train_supernet", "TauTracker"]
@@ -132,7 +131,12 @@ class TauTracker(HookBase):
 
     def before_train(self, trainer):
         if self.path.is_file() and trainer.step > 0:
-            old = json.loads(self.path.read_text()).get("history", [])
+            old = read_json(self.path, "indicator history")
+            old = old.get("history") if isinstance(old, dict) else None
+            if not isinstance(old, list) or not all(isinstance(h, dict) and isinstance(h.get("step"), int)
+                                                    for h in old):
+                raise NasbenchError(f"{self.path}: not an indicator history ({{'history': [{{'step', ...}}]}}); "
+                                    "delete it to start the history afresh")
             self.history = [h for h in old if h["step"] <= trainer.step]
         self._measure(trainer)
 
