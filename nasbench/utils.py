@@ -54,19 +54,99 @@ def read_json(path, what: str = "JSON file", lines: bool = False):
         raise NasbenchError(f"{what} {path}{where} is not valid JSON ({str(e).splitlines()[0][:200]})") from None
 
 
+#: output folders this process created with :func:`make_out_dir` (rank 0); :func:`run_cli`
+#: removes those that hold no checkpoint when the run fails, so a failed run leaves either
+#: nothing or a resumable folder behind
+_CREATED: list = []
+
+
+def check_out_path(out, what: str = "--out", kind: str = "dir"):
+    """Check, without leaving anything behind, that ``out`` can be used as an output folder
+    (``kind="dir"``) or file (``kind="file"``); returns it as a ``Path``.
+
+    ``out`` must not be an existing file (a folder for ``kind="file"``), its nearest
+    existing ancestor must be a writable folder (probed by creating and removing an
+    empty temporary folder there, which also catches read-only mounts and ``/proc``).
+
+    Raises:
+        NasbenchError: one line naming ``what``, the path and the problem.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from .errors import NasbenchError
+
+    out = Path(out)
+    if kind == "dir" and out.exists() and not out.is_dir():
+        raise NasbenchError(f"{what} {out} is an existing file; pass a folder (new or existing)")
+    if kind == "file" and out.is_dir():
+        raise NasbenchError(f"{what} {out} is a folder; pass a file name")
+    base = out if (kind == "dir" and out.is_dir()) else out.parent
+    base = Path(os.path.abspath(base))
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise NasbenchError(f"{what} {out}: {base} is a file, so no folder can be created below it")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=base, prefix=".nasbench-probe-"))
+    except OSError as e:
+        raise NasbenchError(f"{what} {out}: cannot write in {base} ({e.strerror or type(e).__name__})") from None
+    return out
+
+
+def make_out_dir(out, what: str = "--out"):
+    """:func:`check_out_path`, then create ``out`` (with parents); a folder this call created
+    is removed again by :func:`run_cli` if the run then fails without writing a checkpoint.
+
+    Returns:
+        ``out`` as a ``Path``.
+    """
+    from pathlib import Path
+
+    out = check_out_path(out, what)
+    top = Path(os.path.abspath(out))
+    if not top.exists():
+        while not top.parent.exists():
+            top = top.parent
+        out.mkdir(parents=True, exist_ok=True)
+        _CREATED.append(top)
+    return out
+
+
+def remove_failed_outputs() -> list:
+    """Remove the folders :func:`make_out_dir` created in this process unless they hold a
+    checkpoint (``checkpoints/last.pth``: a resumable run). Returns the removed paths."""
+    import shutil
+
+    removed = []
+    while _CREATED:
+        top = _CREATED.pop()
+        if top.is_dir() and not any(top.rglob("checkpoints/last.pth")):
+            shutil.rmtree(top, ignore_errors=True)
+            removed.append(top)
+    return removed
+
+
 def run_cli(main, argv=None) -> int:
     """Run a tool's ``main(argv)``; a :class:`~nasbench.errors.NasbenchError` becomes one
-    ``error: ...`` line on stderr and exit code 2 instead of a traceback."""
+    ``error: ...`` line on stderr and exit code 2 instead of a traceback.
+
+    On any failure the output folders the run created with :func:`make_out_dir` are
+    removed unless they hold a checkpoint (:func:`remove_failed_outputs`)."""
     from .errors import NasbenchError
 
     try:
         main(argv)
     except NasbenchError as e:  # one line, whatever the message holds
+        remove_failed_outputs()
         print("error: " + " ".join(str(e).split()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BaseException:
+        remove_failed_outputs()
+        raise
     from .engine.dist import cleanup
 
     cleanup()  # a tool run by torchrun/slurm leaves no process group to interpreter teardown

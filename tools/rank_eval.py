@@ -10,14 +10,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nasbench.cli import load_cfg, make_parser  # noqa: E402
+from nasbench.cli import load_cfg, make_parser, positive_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
 def main(argv=None):
     p = make_parser(__doc__.splitlines()[0])
     p.add_argument("--ckpt", required=True, help="supernet checkpoint")
-    p.add_argument("--num-archs", type=int, default=None, help="architectures to score (default rank_eval.num_archs)")
+    p.add_argument("--num-archs", type=positive_int, default=None, help="architectures to score (default rank_eval.num_archs)")
     p.add_argument("--out", required=True, help="output folder")
     args = p.parse_args(argv)
     from nasbench.pipeline import rank_eval

@@ -19,9 +19,9 @@ from ..engine import dist as D
 from ..engine.checkpoint import SUPERNET_KEYS, checkpoint_error, load_checkpoint
 from ..errors import ArchError, ConfigError, NasbenchError
 from ..spaces import build_space
-from ..utils import read_json
+from ..utils import check_out_path, make_out_dir, read_json
 
-__all__ = ["check_amp", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
+__all__ = ["check_amp", "check_out_path", "check_steps", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
            "load_supernet", "read_arch", "rank_archs"]
 
 
@@ -33,6 +33,8 @@ def load_datasets(cfg):
     """
     d = cfg.data
     root = Path(d.root)
+    if root.exists() and not root.is_dir():
+        raise NasbenchError(f"data.root {root} is a file; pass the folder holding the data set")
     if d.name == "cifar10":
         full, test = load_cifar10(root, "train"), load_cifar10(root, "test")
     elif d.name == "imagefolder":
@@ -44,7 +46,11 @@ def load_datasets(cfg):
         test = load_imagefolder(test_dir, classes=full.classes)
     else:
         raise ConfigError(f"data.name must be 'cifar10' or 'imagefolder', got {d.name!r}")
-    train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
+    try:
+        train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
+    except ValueError as e:  # sizes that do not fit the data set: a config error
+        raise ConfigError(f"data.val_size={d.val_size}, data.train_size={d.train_size}: {e} "
+                          f"(the training set of {root} has {len(full)} images)") from None
     if d.test_size is not None and int(d.test_size) < len(test):
         _, test = split_train_val(test, int(d.test_size), d.split_seed)  # seeded, class-balanced subset
     return {"train": train, "val": val, "test": test, "num_classes": full.num_classes}
@@ -69,13 +75,35 @@ def loader_factory(cfg, datasets, dist):
 
 
 def prepare_out(cfg, out, dist) -> Path:
-    """Create ``out`` and write the resolved ``config.yaml`` (rank 0); all ranks wait."""
+    """Create ``out`` and write the resolved ``config.yaml`` (rank 0); all ranks wait.
+
+    Every stage calls this only after it has checked its whole input; the folder is
+    made by :func:`~nasbench.utils.make_out_dir`, so a tool that fails later without a
+    checkpoint leaves nothing behind. Stages call :func:`~nasbench.utils.check_out_path`
+    first of all, so an unusable ``--out`` is reported before any work.
+    """
     out = Path(out)
     if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        make_out_dir(out)
         dump_config(cfg, out / "config.yaml")
     D.barrier()
     return out
+
+
+def check_steps(section, steps_per_epoch: int, key: str) -> int:
+    """Optimizer steps of a run of ``section`` (``cfg.train`` / ``cfg.retrain``) with
+    ``steps_per_epoch`` batches, checked before anything is written.
+
+    Raises:
+        ConfigError: no step at all (e.g. ``data.train_size`` below ``data.batch_size``:
+            the training loader drops its last partial batch), naming ``key``.
+    """
+    from ..engine.optim import total_steps
+    if steps_per_epoch < 1:
+        raise ConfigError(f"{key}: the training loader yields no batch per epoch (fewer training images per "
+                          "process than data.batch_size, and the last partial batch is dropped); lower "
+                          "data.batch_size or raise data.train_size")
+    return total_steps(section, steps_per_epoch)
 
 
 def seed_all(seed):

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..evaluators import DistributedEvaluator
 from ..searchers import SearchContext, build_searcher
 from ..utils import atomic_write_json
-from .common import (benchmark_for, check_amp, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
+from .common import (benchmark_for, check_amp, check_out_path, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
                      seed_all, supernet_evaluator)
 
 __all__ = ["search"]
@@ -31,6 +31,7 @@ def search(cfg: Config, ckpt, out) -> dict:
     Raises:
         ConfigError, CheckpointError, NasbenchError: bad input (before anything is written).
     """
+    check_out_path(out)
     dist = D.init_distributed(device=cfg.device)
     seed_all(int(cfg.seed))
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)

@@ -19,7 +19,7 @@ from ..errors import ConfigError, NasbenchError
 from ..registry import EVALUATORS
 from ..spaces import build_space
 from ..utils import atomic_write_json, read_json
-from .common import benchmark_for, check_amp, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
+from .common import benchmark_for, check_amp, check_out_path, check_steps, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
 
 __all__ = ["train_supernet", "TauTracker"]
 
@@ -33,6 +33,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     Raises:
         NasbenchError: ``resume`` without a checkpoint, bad data, or a config error.
     """
+    check_out_path(out)
     dist = D.init_distributed(device=cfg.device)
     check_amp(cfg, dist.device, "train.amp")
     seed_all(int(cfg.seed))
@@ -43,11 +44,12 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     supernet = space.build_supernet()
     algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
     tracker = make_tracker(cfg, space, supernet)  # checks the tracked evaluator before writing
+    loader = algorithm.train_loader(loader_factory(cfg, datasets, dist))
+    check_steps(cfg.train, len(loader), "train")
     out = prepare_out(cfg, out, dist)
     if tracker is not None:
         tracker.path = Path(out) / "indicator_tau.json"
     supernet.set_sync_bn(bool(cfg.train.sync_bn) and dist.distributed)
-    loader = algorithm.train_loader(loader_factory(cfg, datasets, dist))
     logger = RunLogger(out, rank=dist.rank)
     logger.info("supernet %s (%s): %.2fM params, %d train / %d val images, %d steps/epoch",
                 space.name, cfg.algorithm.type, sum(p.numel() for p in supernet.parameters()) / 1e6,
