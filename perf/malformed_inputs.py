@@ -236,8 +236,9 @@ def cases(files) -> list:
     tp = ["--cfg", str(NCP), "--out", "out", "--root", str(BENCH), "--quiet"]
     add("train_predictor: --epochs 0", "train_predictor.py", [*tp, "--epochs", "0"])
     add("train_predictor: --epochs -1", "train_predictor.py", [*tp, "--epochs", "-1"])
-    add("train_predictor: --root missing", "train_predictor.py",
-        ["--cfg", str(NCP), "--out", "out", "--root", "{in}/nope", "--epochs", "1", "--quiet"])
+    add("train_predictor: --root is a file", "train_predictor.py",
+        ["--cfg", str(NCP), "--out", "out", "--root", "{in}/f.txt", "--epochs", "1", "--quiet"],
+        lambda d, m: (d / "f.txt").write_text("x"))
     add("train_predictor: config payload", "train_predictor.py",
         ["--cfg", "{in}/c.yaml", "--out", "out", "--root", str(BENCH), "--epochs", "1"], lambda d, m: evil_yaml(d / "c.yaml", m))
     for key, val in [("batch_size", 0), ("val_fraction", 1.5), ("lr", -1), ("hidden", 0)]:
