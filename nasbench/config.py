@@ -168,7 +168,7 @@ _TRAIN_RULES = {
     "clip_grad": dict(type=float, range=(0, None)), "clip_mode": dict(choices=("norm", "value")),
     "ema": dict(type=float, range=(0, 1)), "drop_path": dict(range=(0, 1)),
     "amp": dict(choices=_AMPS),
-    "log_interval": dict(range=(1, None), unit="steps"), "ckpt_interval": dict(range=(1, None), unit="steps"),
+    "log_interval": dict(range=(1, None), unit="steps"), "ckpt_interval": dict(range=(0, None), unit="steps"),  # 0: at epoch ends only
 }
 FIXED_RULES = {
     "seed": dict(range=(0, None)),
