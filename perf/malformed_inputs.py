@@ -137,7 +137,7 @@ def cases(files) -> list:
                 "train.schedule=nope", "search.type=nope", "space.variant=nope", "seed=abc", "noequals",
                 "train.momentum=-1", "data.num_workers=-1", "train.label_smoothing=2", "data.image_size=0",
                 "device=tpu", "train.amp=fp16", "data.train_size=0", "data.eval_batch_size=0", "train.warmup_epochs=-1",
-                "train.weight_decay=-1", "train.log_interval=0", "train.ckpt_interval=0", "data.name=mnist",
+                "train.weight_decay=-1", "train.log_interval=0", "data.name=mnist",
                 "train.clip_grad=-1", "train.ema=2"]:
         add(f"train: --opts {opt}", *ts[:1], ts[1] + tiny[:1] + TINY + [opt])
     add("train: data.root is a file", "train_supernet.py",

@@ -159,8 +159,14 @@ def write_block_ratings(directory, tables: Sequence[Mapping[str, float]]) -> lis
 
 
 def read_block_ratings(directory, num_blocks: int) -> list[dict[str, float]]:
-    """Read ``directory/path_rank_{b}.yml`` for ``b = 0 .. num_blocks - 1``."""
+    """Read ``directory/path_rank_{b}.yml`` for ``b = 0 .. num_blocks - 1``.
+
+    Raises:
+        NasbenchError: ``directory`` is a file, or an error of :func:`read_rating_file`.
+    """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NasbenchError(f"{directory} is a file; pass the folder holding {rating_file_name(0)}, ...")
     return [read_rating_file(directory / rating_file_name(b)) for b in range(int(num_blocks))]
 
 
