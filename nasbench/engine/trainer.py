@@ -261,15 +261,17 @@ class Trainer:
             self.logger.warning("checkpoint was written by %d processes, now %d: RNG streams "
                                 "are reseeded from rank 0's", len(rng), self.dist.world_size)
 
-    def resume(self, missing_ok: bool = False) -> bool:
-        """Load ``last.pth`` into this trainer. Returns False if absent and ``missing_ok``.
+    def resume(self, missing_ok: bool = False, state: dict | None = None) -> bool:
+        """Load ``last.pth`` (or ``state``, that file as already loaded) into this trainer.
+        Returns False if absent and ``missing_ok``.
 
         Raises:
             CheckpointError: missing (unless ``missing_ok``), corrupt or incompatible file.
         """
-        if missing_ok and not self.ckpt_path.is_file():
+        if state is None and missing_ok and not self.ckpt_path.is_file():
             return False
-        state = load_checkpoint(self.ckpt_path, map_location="cpu", require=RESUME_KEYS)
+        if state is None:
+            state = load_checkpoint(self.ckpt_path, map_location="cpu", require=RESUME_KEYS)
         self.load_state_dict(state)
         self._last_saved = self.step
         self.logger.info("resumed from %s at step %d (epoch %d, batch %d)",
@@ -302,13 +304,15 @@ class Trainer:
             self.ema.update(self.module, step=self.step + 1)
         return metrics
 
-    def fit(self, resume: bool | str = False, stop_after: Optional[int] = None) -> "Trainer":
+    def fit(self, resume: bool | str | dict = False, stop_after: Optional[int] = None) -> "Trainer":
         """Train until ``total_steps`` optimizer steps are done.
 
         Args:
             resume: True -> continue from ``out_dir/checkpoints/last.pth`` (raises
                 CheckpointError if missing/corrupt); ``'auto'`` -> resume if it
-                exists, else start fresh; False -> start fresh (overwrites it).
+                exists, else start fresh; False -> start fresh (overwrites it); a dict ->
+                continue from this state, already read with :func:`load_checkpoint`
+                (a stage checks the checkpoint before it writes anything).
             stop_after: stop (with a checkpoint) once this many global steps are
                 done, as a preempted job would; a later ``fit(resume=True)``
                 continues to the same result as an uninterrupted run.
@@ -319,7 +323,7 @@ class Trainer:
         """
         if resume:
             try:
-                self.resume(missing_ok=(resume == "auto"))
+                self.resume(missing_ok=(resume == "auto"), state=resume if isinstance(resume, dict) else None)
             except BaseException:
                 if self._own_logger:
                     self.logger.close()

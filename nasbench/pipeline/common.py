@@ -16,12 +16,12 @@ from ..algorithms import build_algorithm
 from ..config import dump_config
 from ..data import BatchLoader, load_cifar10, load_imagefolder, split_train_val
 from ..engine import dist as D
-from ..engine.checkpoint import SUPERNET_KEYS, checkpoint_error, load_checkpoint
+from ..engine.checkpoint import RESUME_KEYS, SUPERNET_KEYS, checkpoint_error, load_checkpoint
 from ..errors import ArchError, ConfigError, NasbenchError
 from ..spaces import build_space
 from ..utils import check_out_path, make_out_dir, read_json
 
-__all__ = ["check_amp", "check_out_path", "check_steps", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
+__all__ = ["check_amp", "check_out_path", "check_steps", "load_resume_state", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
            "load_supernet", "read_arch", "rank_archs"]
 
 
@@ -88,6 +88,20 @@ def prepare_out(cfg, out, dist) -> Path:
         dump_config(cfg, out / "config.yaml")
     D.barrier()
     return out
+
+
+def load_resume_state(out) -> dict:
+    """The checkpoint ``out/checkpoints/last.pth`` a ``--resume`` run continues from, read
+    and checked (format, entries; without running code) before the stage writes anything;
+    pass it to :meth:`~nasbench.engine.trainer.Trainer.fit` as ``resume``.
+
+    Raises:
+        NasbenchError: no checkpoint; CheckpointError: a refused, corrupt or incomplete one.
+    """
+    path = Path(out) / "checkpoints" / "last.pth"
+    if not path.is_file():
+        raise NasbenchError(f"--resume: no checkpoint at {path}")
+    return load_checkpoint(path, map_location="cpu", require=RESUME_KEYS)
 
 
 def check_steps(section, steps_per_epoch: int, key: str) -> int:

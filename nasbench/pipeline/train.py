@@ -19,7 +19,7 @@ from ..errors import ConfigError, NasbenchError
 from ..registry import EVALUATORS
 from ..spaces import build_space
 from ..utils import atomic_write_json, read_json
-from .common import benchmark_for, check_amp, check_out_path, check_steps, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
+from .common import benchmark_for, check_amp, check_out_path, check_steps, load_datasets, load_resume_state, loader_factory, prepare_out, rank_archs, seed_all
 
 __all__ = ["train_supernet", "TauTracker"]
 
@@ -38,8 +38,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     check_amp(cfg, dist.device, "train.amp")
     seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
-    if resume and not (Path(out) / "checkpoints" / "last.pth").is_file():
-        raise NasbenchError(f"--resume: no checkpoint at {Path(out) / 'checkpoints' / 'last.pth'}")
+    state = load_resume_state(out) if resume else None
     datasets = load_datasets(cfg)
     supernet = space.build_supernet()
     algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
@@ -58,7 +57,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     trainer = Trainer(supernet, algorithm, loader, train_cfg, out, dist=dist, logger=logger,
                       hooks=[tracker] if tracker is not None else [],
                       extra_state={"config": cfg.to_dict(), "kind": "supernet"})
-    trainer.fit(resume=resume, stop_after=stop_after)
+    trainer.fit(resume=state if resume else False, stop_after=stop_after)
     if dist.is_main:
         algorithm.write_reports(out, label=cfg.algorithm.type)
     logger.close()
