@@ -257,11 +257,11 @@ def cases(files) -> list:
     add("ncp: predictor without hparams", "ncp.py", [*nc, "--predictor", "{in}/p.pth"],
         lambda d, m: edited_predictor(files["predictor"], d / "p.pth", "hparams"))
     add("ncp: --start bad code", "ncp.py", [*nc, "--predictor", str(files["predictor"]), "--start", "nope"])
-    add("ncp: --iterations 0", "ncp.py", [*nc, "--predictor", str(files["predictor"]), "--iterations", "0"])
-    add("ncp: --iterations -1", "ncp.py", [*nc, "--predictor", str(files["predictor"]), "--iterations", "-1"])
+    add("ncp: --iterations 0", "ncp.py", [*nc, "--predictor", str(files["predictor"]), "--seed", "0", "--iterations", "0"])
+    add("ncp: --iterations -1", "ncp.py", [*nc, "--predictor", str(files["predictor"]), "--seed", "0", "--iterations", "-1"])
     add("ncp: --seeds 0", "ncp.py", [*nc, "--predictor", str(files["predictor"]), "--seeds", "0"])
     add("ncp: --out is a file", "ncp.py", ["--cfg", str(NCP), "--out", "{in}/f.txt", "--root", str(BENCH),
-                                          "--predictor", str(files["predictor"]), "--iterations", "1"],
+                                          "--predictor", str(files["predictor"]), "--seed", "0", "--iterations", "1"],
         lambda d, m: (d / "f.txt").write_text("x"))
     # model_info
     mi = ["--cfg", str(CBM)]
@@ -285,6 +285,7 @@ def cases(files) -> list:
         lambda d, m: ((d / "r").mkdir(), evil_yaml(d / "r/path_rank_0.yml", m)))
     add("bossnas_rating: --space nope", "bossnas_rating.py", [*br, "--ratings", "{in}", "--space", "nope"])
     add("bossnas_rating: --decimals -1", "bossnas_rating.py", [*br, "--ratings", "{in}", "--decimals", "-1"])
+    add("bossnas_rating: --out is a folder", "bossnas_rating.py", ["--root", str(BENCH), "--out", "{in}", "--ratings", "{in}"])
     return C
 
 
