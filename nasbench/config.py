@@ -97,14 +97,24 @@ def _read_yaml(path, referrer=None):
         raise ConfigError(f"config file not found: {path}{where}") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}{where}: {e}") from None
+    except yaml.constructor.ConstructorError as e:  # e.g. !!python/object/apply: nothing is constructed
+        raise ConfigError(f"refusing to load config file {path}: {_yaml_where(e)} {e.problem} "
+                          "(configs are plain YAML; python tags are not accepted)") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"YAML syntax error in {path}: {e}") from None
+        raise ConfigError(f"YAML syntax error in {path}: {_yaml_where(e)} {getattr(e, 'problem', None) or e}"
+                          .replace("\n", " ")) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must contain a mapping at top level, "
                           f"got {type(data).__name__}")
     return data
+
+
+def _yaml_where(e) -> str:
+    """``line L, column C:`` of a YAML error (1-based), or ``""``."""
+    mark = getattr(e, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
 
 
 def _defaults():
@@ -137,6 +147,77 @@ def _type_error(value, default):
     else:
         return None
     return None if ok else type(default).__name__
+
+
+#: Type, range, allowed values and unit of the keys of the fixed (untyped) sections;
+#: the defaults and meanings are in ``config_defaults.yaml`` beside each key. Every
+#: config (every tool, every algorithm) is checked against these after merging, so a
+#: value out of range is a :class:`ConfigError` naming the key, the file that set it
+#: and the allowed range before anything is built or written. ``{"range": (lo, hi)}``
+#: is inclusive; ``type`` is needed only where the default is null.
+_SCHEDULES = ("cosine", "linear")
+_AMPS = ("none", "fp32", "no", "bf16", "fp16")
+_TRAIN_RULES = {
+    "epochs": dict(range=(1, None), unit="epochs"),
+    "max_steps": dict(type=int, range=(1, None), unit="steps"),
+    "lr": dict(range=(0, None)), "min_lr": dict(range=(0, None)),
+    "warmup_epochs": dict(type=float, range=(0, None), unit="epochs"), "warmup_lr": dict(range=(0, None)),
+    "schedule": dict(choices=_SCHEDULES),
+    "momentum": dict(range=(0, 1)), "weight_decay": dict(range=(0, None)),
+    "label_smoothing": dict(range=(0, 1)),
+    "clip_grad": dict(type=float, range=(0, None)), "clip_mode": dict(choices=("norm", "value")),
+    "ema": dict(type=float, range=(0, 1)), "drop_path": dict(range=(0, 1)),
+    "amp": dict(choices=_AMPS),
+    "log_interval": dict(range=(1, None), unit="steps"), "ckpt_interval": dict(range=(0, None), unit="steps"),  # 0: at epoch ends only
+}
+FIXED_RULES = {
+    "seed": dict(range=(0, None)),
+    "data.name": dict(choices=("cifar10", "imagefolder")),
+    "data.format": dict(choices=("auto", "imagefolder", "torchvision")),
+    "data.image_size": dict(range=(1, None), unit="pixels"),
+    "data.num_classes": dict(range=(1, None), unit="classes"),
+    "data.val_size": dict(range=(0, None), unit="images"),
+    "data.train_size": dict(type=int, range=(1, None), unit="images"),
+    "data.test_size": dict(type=int, range=(1, None), unit="images"),
+    "data.split_seed": dict(range=(0, None)),
+    "data.batch_size": dict(range=(1, None), unit="images"),
+    "data.eval_batch_size": dict(range=(1, None), unit="images"),
+    "data.num_workers": dict(range=(0, None), unit="processes"),
+    **{f"train.{k}": v for k, v in _TRAIN_RULES.items()},
+    **{f"retrain.{k}": v for k, v in _TRAIN_RULES.items()},
+    "search.flops_budget": dict(type=float, range=(0, None), unit="MACs"),
+    "search.flops_min_ratio": dict(range=(0, 1)),
+    "search.max_seconds": dict(type=float, range=(0, None), unit="seconds"),
+    "rank_eval.num_archs": dict(range=(2, None), unit="count"),
+    "rank_eval.flops_bands": dict(range=(1, None), unit="count"),
+    "rank_eval.track_interval": dict(type=int, range=(1, None), unit="steps"),
+    "predictor.epochs": dict(range=(1, None), unit="epochs"),
+    "predictor.batch_size": dict(range=(1, None), unit="architectures"),
+    "predictor.lr": dict(range=(0, None)), "predictor.weight_decay": dict(range=(0, None)),
+    "predictor.val_fraction": dict(range=(0, 0.99)),
+    "predictor.seed": dict(range=(0, None)),
+    "predictor.hidden": dict(range=(1, None)), "predictor.head_hidden": dict(range=(1, None)),
+    "ncp.iterations": dict(range=(1, None), unit="steps"),
+    "ncp.lr": dict(range=(0, None)), "ncp.delta": dict(range=(0, None)),
+    "ncp.flops_lambda": dict(range=(0, None)),
+    "ncp.max_flops": dict(type=float, range=(0, None)),
+}
+
+
+def _check_fixed(cfg: dict, prov: dict, default_source: str) -> None:
+    """Check every key of :data:`FIXED_RULES` in the merged ``cfg`` (in place: integral
+    floats become ints). Raises :class:`ConfigError` naming the key, its file and the range."""
+    from .registry import Key
+    defaults = _defaults()
+    for dotted, rule in FIXED_RULES.items():
+        *parents, leaf = dotted.split(".")
+        node, dnode = cfg, defaults
+        for p in parents:
+            node, dnode = node.get(p), dnode.get(p, {})
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        key = Key(dnode.get(leaf), "", **rule)
+        node[leaf] = key.check(node[leaf], f"config key '{dotted}' in {prov.get(dotted, default_source)}")
 
 
 def _typed_keys() -> list:
@@ -211,11 +292,11 @@ def _strip_delete(v):
 
 
 def _record(prov, data, source):
-    """Remember which file set each key of a typed section (for error messages)."""
-    from .registry import TYPED_SECTIONS
-    for sec in TYPED_SECTIONS:
-        if isinstance(data.get(sec), dict):
-            for key in data[sec]:
+    """Remember which file set each key (``section.key`` or a top-level key), for error messages."""
+    for sec, value in data.items():
+        prov[str(sec)] = source
+        if isinstance(value, dict):
+            for key in value:
                 prov[f"{sec}.{key}"] = source
 
 
@@ -271,8 +352,9 @@ def load_config(path, opts=None):
 
     Returns a :class:`Config`. Raises ConfigError for a missing/unreadable file,
     YAML syntax error, non-mapping top level, bad ``_base_``, ``_base_`` cycle,
-    unknown key (with a did-you-mean hint), value of the wrong type, or a
-    malformed ``opts`` item.
+    unknown key (with a did-you-mean hint), value of the wrong type, a value
+    outside its range or allowed values (:data:`FIXED_RULES`, the typed sections'
+    :class:`~nasbench.registry.Key` declarations), or a malformed ``opts`` item.
     """
     schema = _defaults()
     prov: dict = {}
@@ -281,6 +363,7 @@ def load_config(path, opts=None):
     _check(overrides, schema, "--opts")
     _record(prov, overrides, "--opts")
     cfg = _merge(schema, _merge(data, overrides))
+    _check_fixed(cfg, prov, os.fspath(path))
     resolve_typed_sections(cfg, prov, default_source=os.fspath(path))
     return Config(cfg)
 

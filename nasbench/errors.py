@@ -26,3 +26,12 @@ class DataNotFoundError(NasbenchError, FileNotFoundError):
 
 class CheckpointError(NasbenchError, RuntimeError):
     """A missing, truncated or incompatible checkpoint file."""
+
+
+class UnsafeFileError(NasbenchError, ValueError):
+    """A file that asks to construct a Python object no nasbench file holds (e.g. a
+    pickle calling ``os.system``). Loading stops before anything runs."""
+
+
+class UnsafeCheckpointError(CheckpointError, UnsafeFileError):
+    """An :class:`UnsafeFileError` for a checkpoint or predictor file."""

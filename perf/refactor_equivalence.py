@@ -97,9 +97,24 @@ def _tensor_hashes(obj, prefix="") -> dict:
     return out
 
 
+def _load_weights_only(path: Path) -> dict:
+    """``torch.load(weights_only=True)`` (no code runs), admitting the int64 numpy arrays of
+    checkpoints written by revisions before checkpoint format 1 (this script may digest
+    the outputs of an older checkout, so it does not import nasbench for this)."""
+    import numpy as np
+    import torch
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    allowed = [_reconstruct, (_reconstruct, "numpy.core.multiarray._reconstruct"),
+               (_reconstruct, "numpy._core.multiarray._reconstruct"), np.ndarray, np.dtype, type(np.dtype(np.int64))]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def digest(out: Path) -> dict:
     """``{relative path: cleaned JSON or {tensor name: hash}}`` of the outputs under ``out``."""
-    import torch
     res = {}
     for p in sorted(out.rglob("*")):
         rel = str(p.relative_to(out))
@@ -108,7 +123,7 @@ def digest(out: Path) -> dict:
         if p.suffix == ".json":
             res[rel] = _clean(json.loads(p.read_text()))
         elif p.suffix == ".pth":
-            state = torch.load(p, map_location="cpu", weights_only=False)
+            state = _load_weights_only(p)
             res[rel] = _tensor_hashes({k: state.get(k) for k in ("model", "state_dict") if k in state})
     return res
 

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nasbench.algorithms import BNASv2, build_algorithm
+from nasbench.engine.checkpoint import load_checkpoint
 from nasbench.engine.optim import build_optimizer
 from nasbench.errors import ConfigError
 from nasbench.ops.darts import PRIMITIVES, MixedOp, channel_shuffle
@@ -255,8 +256,8 @@ def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
     train_supernet(load_config(CFG, opts), full)
     train_supernet(load_config(CFG, opts), part, stop_after=4)  # preempted after 4 of 6 steps
     train_supernet(load_config(CFG, opts), part, resume=True)
-    a = torch.load(full / "checkpoints/last.pth", weights_only=False)
-    b = torch.load(part / "checkpoints/last.pth", weights_only=False)
+    a = load_checkpoint(full / "checkpoints/last.pth")
+    b = load_checkpoint(part / "checkpoints/last.pth")
     assert a["step"] == b["step"] == 6
     for k in ("alpha_conv", "alpha_enhance", "beta_conv", "beta_enhance"):
         assert torch.equal(a["model"][k], b["model"][k]), k  # Adam state and batches resumed exactly

@@ -146,7 +146,7 @@ def test_gpu_check_on_cuda_without_cuda_writes_nothing(tmp_path):
     (["device=cpu", "train.amp=fp16"], "train.amp=fp16 (float16 autocast with a GradScaler) needs a CUDA device, "
                                        "but CUDA is not available"),
     (["device=auto", "train.amp=fp16"], "train.amp=fp16"),
-    (["train.amp=fp8"], "train.amp: unknown value 'fp8'"),
+    (["train.amp=fp8"], "'train.amp' in --opts must be one of ['none', 'fp32', 'no', 'bf16', 'fp16'], got 'fp8'"),
 ])
 def test_train_supernet_refuses_cuda_requests_before_writing(opts, needle, tmp_path):
     out = tmp_path / "run"

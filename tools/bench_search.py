@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nasbench.cli import positive_float, positive_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
@@ -23,11 +24,11 @@ def main(argv=None):
                    help="benchmark name(s), comma-separated, e.g. channel_bench_macro/mobilenet,nas_bench_macro")
     p.add_argument("--searchers", default="random,rea,nsga2",
                    help="comma-separated searcher names (random, rea, nsga2, local, evolution)")
-    p.add_argument("--budget", type=int, required=True, help="queries (distinct architectures) per run")
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds (0..S-1)")
+    p.add_argument("--budget", type=positive_int, required=True, help="queries (distinct architectures) per run")
+    p.add_argument("--seeds", type=positive_int, default=10, help="number of seeds (0..S-1)")
     p.add_argument("--root", default="data/benchmarks", help="benchmark root folder")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--flops-budget", type=float, default=None, help="max FLOPs (MACs) of searched architectures")
+    p.add_argument("--flops-budget", type=positive_float, default=None, help="max FLOPs (MACs) of searched architectures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     args = p.parse_args(argv)

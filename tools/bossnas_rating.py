@@ -9,12 +9,12 @@ correlations of the networks' parameter count and MACs. See
 nasbench/algorithms/bossnas_ratings.py.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from nasbench.cli import non_negative_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def main(argv=None):
     p.add_argument("--variant", default="cifar10", help="space variant (cifar10: blocks [2,2,1]; cifar100: [2,1,2])")
     p.add_argument("--benchmark", default="nats_sss/cifar10", help="tabular benchmark with the ground truth")
     p.add_argument("--root", default="data/benchmarks", help="benchmark root folder")
-    p.add_argument("--decimals", type=int, default=None,
+    p.add_argument("--decimals", type=non_negative_int, default=None,
                    help="round ratings like the reference scripts (they use 4); default: full precision")
     p.add_argument("--out", default=None, help="also write the report as JSON here")
     args = p.parse_args(argv)
@@ -33,7 +33,10 @@ def main(argv=None):
     from nasbench.algorithms.bossnas_ratings import rating_report, read_block_ratings
     from nasbench.benchmarks import load_benchmark
     from nasbench.registry import SPACES
+    from nasbench.utils import atomic_write_json, check_out_path
 
+    if args.out:
+        check_out_path(args.out, kind="file")
     space = SPACES.build(args.space, variant=args.variant)
     tables = read_block_ratings(args.ratings, space.num_blocks)
     report = rating_report(space, tables, load_benchmark(args.benchmark, args.root), decimals=args.decimals)
@@ -46,8 +49,7 @@ def main(argv=None):
     b = report["best"]
     print(f"best rated: {b['arch']} (rating {b['rating']:.4f}), true rank {b['rank']}")
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=1)
+        atomic_write_json(report, args.out)
         print(f"wrote {args.out}")
 
 

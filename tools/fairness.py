@@ -24,16 +24,18 @@ def main(argv=None):
     from nasbench.config import load_config
     from nasbench.metrics.plots import plot_channel_counts
     from nasbench.spaces import build_space
-    from nasbench.utils import atomic_write_json
+    from nasbench.cli import positive_int
+    from nasbench.utils import atomic_write_json, check_out_path, make_out_dir
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cfg", nargs="+", required=True, help="one or more supernet configs")
-    p.add_argument("--steps", type=int, default=10000, help="training steps to replay")
+    p.add_argument("--steps", type=positive_int, default=10000, help="training steps to replay")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    check_out_path(args.out)
+    cfgs = [load_config(path) for path in args.cfg]  # every config checked before any replay
     results, counts = {}, {}
-    for path in args.cfg:
-        cfg = load_config(path)
+    for path, cfg in zip(args.cfg, cfgs):
         space = build_space(cfg.space, num_classes=cfg.data.num_classes)
         alg = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
         ratios = simulate_fairness(alg, args.steps)
@@ -43,7 +45,7 @@ def main(argv=None):
         counts[label] = alg.counter.counts
         print(f"{label}: max/min channel count per dimension "
               + " ".join(f"{r:.2f}" for r in ratios))
-    out = Path(args.out)
+    out = make_out_dir(args.out)
     atomic_write_json(results, out / "fairness.json")
     plot_channel_counts(counts, out / "fairness.png", title=f"channels trained over {args.steps} steps")
 

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nasbench.cli import load_cfg, make_parser  # noqa: E402
+from nasbench.cli import load_cfg, make_parser, positive_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def model_info(cfg, arch, image_size=None) -> dict:
     from nasbench.metrics.flops import count_macs, count_params
     from nasbench.pipeline import read_arch
     from nasbench.spaces import build_space
-    size = int(image_size or cfg.data.image_size)
+    size = int(cfg.data.image_size if image_size is None else image_size)
     if size <= 0:
         raise ConfigError(f"--image-size must be a positive number of pixels, got {size}")
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
@@ -41,7 +41,7 @@ def model_info(cfg, arch, image_size=None) -> dict:
 def main(argv=None):
     p = make_parser(__doc__.splitlines()[0])
     p.add_argument("--arch", required=True, help="architecture key, result.json, or a named architecture")
-    p.add_argument("--image-size", type=int, default=None, help="input side in pixels (default data.image_size)")
+    p.add_argument("--image-size", type=positive_int, default=None, help="input side in pixels (default data.image_size)")
     args = p.parse_args(argv)
     print(json.dumps(model_info(load_cfg(args), args.arch, args.image_size)))
 

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
 
+from nasbench.cli import non_negative_float, non_negative_int, positive_float, positive_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
@@ -31,12 +32,12 @@ def main(argv=None):
     p.add_argument("--root", default="data/benchmarks", help="benchmark root (for true metrics and --seed)")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--start", default=None, help="start code string (NAS-Bench-MR code or NB201 arch string)")
-    start.add_argument("--seed", type=int, default=None, help="seeded random start architecture from the benchmark")
-    start.add_argument("--seeds", type=int, default=None,
+    start.add_argument("--seed", type=non_negative_int, default=None, help="seeded random start architecture from the benchmark")
+    start.add_argument("--seeds", type=positive_int, default=None,
                        help="run from the seeded starts 0..S-1 (as --seed i) into NDIR/seed_<i>/ + NDIR/summary.json")
-    p.add_argument("--iterations", type=int, default=None, help="override ncp.iterations")
-    p.add_argument("--flops-lambda", type=float, default=None, help="override ncp.flops_lambda (0 = accuracy only)")
-    p.add_argument("--max-flops", type=float, default=None, help="override ncp.max_flops (flops_metric units)")
+    p.add_argument("--iterations", type=positive_int, default=None, help="override ncp.iterations")
+    p.add_argument("--flops-lambda", type=non_negative_float, default=None, help="override ncp.flops_lambda (0 = accuracy only)")
+    p.add_argument("--max-flops", type=positive_float, default=None, help="override ncp.max_flops (flops_metric units)")
     args = p.parse_args(argv)
 
     import torch
@@ -45,9 +46,10 @@ def main(argv=None):
     from nasbench.predictors.ncp import (coding_for, format_summary_table, load_bench, load_ncp_config, propagate,
                               propagate_seeds, seeded_start)
     from nasbench.predictors import load_predictor
-    from nasbench.utils import atomic_write_json
+    from nasbench.utils import atomic_write_json, check_out_path, make_out_dir
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
+    check_out_path(args.out)
     cfg = load_ncp_config(args.cfg)
     nc = cfg["ncp"]
     preds, benches, labels, bench_of_label = [], {}, [], {}
@@ -84,6 +86,7 @@ def main(argv=None):
                   max_flops=nc["max_flops"] if args.max_flops is None else args.max_flops,
                   benchmarks={lb: benches[bench_of_label[lb]] for lb in labels if bench_of_label[lb] in benches})
     if args.seeds is not None:
+        make_out_dir(args.out)
         _, summary = propagate_seeds(preds, coding, bench0, args.seeds, out=args.out, **kwargs)
         print(format_summary_table(summary))
         print(f"wrote {os.path.join(args.out, 'summary.json')} and {len(summary['runs'])} seed_<i>/ folders")
@@ -97,7 +100,7 @@ def main(argv=None):
     traj, result = propagate(preds, coding, start, **kwargs)
     result["seed"], result["start_mode"] = args.seed, ("given" if args.start else "seed" if args.seed is not None
                                                        else "middle")
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(args.out)
     atomic_write_json(traj, os.path.join(args.out, "trajectory.json"))
     atomic_write_json(result, os.path.join(args.out, "result.json"))
     for lb, r in result["main"].items():

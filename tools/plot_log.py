@@ -26,15 +26,13 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="PNG path")
     args = p.parse_args(argv)
 
-    import json
-
     from nasbench.errors import NasbenchError
     from nasbench.metrics.plots import plot_curves
-    from nasbench.utils import labelled_run_files
+    from nasbench.utils import labelled_run_files, read_json
 
     curves = {}
     for label, f in labelled_run_files(args.runs, args.labels, "log.jsonl", "not a training run folder?"):
-        records = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        records = [r for r in read_json(f, "training log", lines=True) if isinstance(r, dict)]
         for key in args.keys:
             pts = [(r["step"], r[key]) for r in records if key in r]
             if not pts:

@@ -27,16 +27,19 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="PNG path")
     args = p.parse_args(argv)
 
-    import json
-
     from nasbench.errors import NasbenchError
     from nasbench.metrics.plots import plot_tau_curves
-    from nasbench.utils import labelled_run_files
+    from nasbench.utils import labelled_run_files, read_json
 
     curves = {}
     for label, f in labelled_run_files(args.runs, args.labels, "indicator_tau.json",
                                        "train with rank_eval.track_interval set"):
-        hist = json.loads(f.read_text())["history"]
+        hist = read_json(f, "indicator history")
+        hist = hist.get("history") if isinstance(hist, dict) else None
+        if not isinstance(hist, list) or not hist or not all(
+                isinstance(h, dict) and all(k in h for k in ("step", "epoch", "kendall_tau")) for h in hist):
+            raise NasbenchError(f"{f}: not an indicator history ({{'history': [{{'step', 'epoch', "
+                                "'kendall_tau'}, ...]}})")
         x, y = [h["epoch"] for h in hist], [h["kendall_tau"] for h in hist]
         curves[label] = (x, y)
         settled = len(hist) - 1  # first index from which every later tau stays within the tolerance

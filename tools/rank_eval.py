@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nasbench.cli import load_cfg, make_parser  # noqa: E402
+from nasbench.cli import load_cfg, make_parser, positive_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
@@ -25,8 +25,8 @@ def main(argv=None):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--ckpt", help="supernet checkpoint")
     src.add_argument("--ratings", help="folder with path_rank_0.yml, path_rank_1.yml, ... (block-wise spaces)")
-    p.add_argument("--num-archs", type=int, default=None, help="architectures to score (default rank_eval.num_archs; "
-                                                               "--ratings rates all)")
+    p.add_argument("--num-archs", type=positive_int, default=None,
+                   help="architectures to score (default rank_eval.num_archs; --ratings rates all)")
     p.add_argument("--out", required=True, help="output folder")
     args = p.parse_args(argv)
     cfg = load_cfg(args)

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import argparse  # noqa: E402
 
+from nasbench.cli import non_negative_int, positive_int  # noqa: E402
 from nasbench.utils import run_cli  # noqa: E402
 
 
@@ -22,8 +23,8 @@ def main(argv=None):
     p.add_argument("--cfg", required=True, help="NCP config (configs/ncp/*.yaml)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--root", default="data/benchmarks", help="benchmark root (like shared/data/benchmarks)")
-    p.add_argument("--epochs", type=int, default=None, help="override predictor.epochs")
-    p.add_argument("--seed", type=int, default=None, help="override predictor.seed (split and init)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override predictor.epochs")
+    p.add_argument("--seed", type=non_negative_int, default=None, help="override predictor.seed (split and init)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch log")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoints/train_state.pth (saved every 10 epochs)")
@@ -35,7 +36,7 @@ def main(argv=None):
     from nasbench.metrics.ranking import rank_correlations
     from nasbench.predictors.ncp import benchmark_records, default_metric_groups, default_flops_metric, load_bench, load_ncp_config
     from nasbench.predictors import save_predictor, train_predictor
-    from nasbench.utils import atomic_write_json
+    from nasbench.utils import atomic_write_json, check_out_path, make_out_dir
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     pc = {}
@@ -43,6 +44,7 @@ def main(argv=None):
         pc["epochs"] = args.epochs
     if args.seed is not None:
         pc["seed"] = args.seed
+    check_out_path(args.out)
     cfg = load_ncp_config(args.cfg, {"predictor": pc} if pc else None)
     bench = load_bench(cfg["benchmark"], args.root)
     groups = cfg["metrics"] or default_metric_groups(bench)
@@ -57,7 +59,7 @@ def main(argv=None):
                                   log=None if args.quiet else print,
                                   ckpt=os.path.join(args.out, "checkpoints", "train_state.pth"), resume=args.resume)
     secs = time.time() - t0
-    os.makedirs(args.out, exist_ok=True)
+    make_out_dir(args.out)
     save_predictor(os.path.join(args.out, "predictor.pth"), model, benchmark=bench.name,
                    setting=bench.name.partition("/")[2], main_metric=main_metric,
                    flops_metric=cfg["ncp"]["flops_metric"] or default_flops_metric(bench), config=cfg)

@@ -20,12 +20,24 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch.nn as nn
 
+from ..engine.checkpoint import to_plain
+from ..errors import ArchError
 from ..registry import ALGORITHMS, EVALUATORS, Key
+
+
+def _describe(value) -> str:
+    """Short ``type value`` text of a bad state entry for error messages."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int too long to print
+        text = "(unprintable)"
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 class ChannelCounter:
@@ -48,10 +60,30 @@ class ChannelCounter:
         return [float(c.max() / c.min()) if c.min() > 0 else float("inf") for c in self.counts]
 
     def state_dict(self):
-        return {"counts": [c.copy() for c in self.counts]}
+        """``{"counts": [[int, ...] per dimension]}`` (lists, so checkpoints stay plain)."""
+        return {"counts": [c.tolist() for c in self.counts]}
 
     def load_state_dict(self, d):
-        self.counts = [np.asarray(c, dtype=np.int64).copy() for c in d["counts"]]
+        """Restore :meth:`state_dict` (lists, or the int64 arrays of checkpoints before format 1).
+
+        Raises:
+            ValueError: not a dict with one count list per dimension of the space's widths.
+        """
+        counts = d.get("counts") if isinstance(d, Mapping) else None
+        widths = list(self.space.super_channels)
+        if not isinstance(counts, (list, tuple)) or len(counts) != len(widths):
+            raise ValueError(f"counter: 'counts' must be {len(widths)} lists of channel counts, "
+                             f"got {_describe(counts)}")
+        out = []
+        for i, (c, w) in enumerate(zip(counts, widths)):
+            try:
+                a = np.asarray(c)
+            except (TypeError, ValueError, OverflowError):
+                a = None
+            if a is None or a.shape != (w,) or a.dtype.kind not in "iu" or (a < 0).any():
+                raise ValueError(f"counter: counts[{i}] must be {w} non-negative ints, got {_describe(c)}")
+            out.append(a.astype(np.int64))
+        self.counts = out
 
 
 class Algorithm:
@@ -116,10 +148,24 @@ class Algorithm:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
+        """``{"rng": bit generator state}`` in plain python values (weights-only loadable)."""
+        return {"rng": to_plain(self.rng.bit_generator.state)}
 
     def load_state_dict(self, d) -> None:
-        self.rng.bit_generator.state = d["rng"]
+        """Restore :meth:`state_dict`.
+
+        Raises:
+            ValueError: not a dict holding a generator state of this kind (callers add the file).
+        """
+        if not isinstance(d, Mapping) or "rng" not in d:
+            raise ValueError(f"the algorithm state must be a dict with an 'rng' entry, got {_describe(d)}")
+        before = self.rng.bit_generator.state
+        try:
+            self.rng.bit_generator.state = d["rng"]
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            self.rng.bit_generator.state = before
+            raise ValueError(f"algorithm 'rng' is not a {type(self.rng.bit_generator).__name__} state "
+                             f"({_describe(d['rng'])}: {e})") from None
 
 
 class SupervisedMixin:
@@ -222,18 +268,59 @@ class SupernetAlgorithm(SupervisedMixin, Algorithm):
             write_fairness(self.counter, out, label=label)
 
     def state_dict(self) -> dict:
-        d = {"rng": self.rng.bit_generator.state, "records": list(self.records), "tie": self._tie}
+        """``{"rng": bit generator state, "records": [(-loss, tie, arch)], "tie": int[, "counter"]}``,
+        plain python values only (checkpoints load with ``torch.load(weights_only=True)``)."""
+        d = {"rng": to_plain(self.rng.bit_generator.state), "records": list(self.records), "tie": self._tie}
         if self.counter is not None:
             d["counter"] = self.counter.state_dict()
         return d
 
     def load_state_dict(self, d):
-        self.rng.bit_generator.state = d["rng"]
-        self.records = [tuple(r) for r in d["records"]]
-        heapq.heapify(self.records)
-        self._tie = d["tie"]
-        if self.counter is not None and "counter" in d:
+        """Restore :meth:`state_dict`.
+
+        Raises:
+            ValueError: a state that is not a dict of this form; the message names the
+                bad entry (callers add the checkpoint's path).
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"the algorithm state must be a dict, got {_describe(d)}")
+        missing = [k for k in ("rng", "records", "tie") if k not in d]
+        if missing:
+            raise ValueError(f"the algorithm state lacks {', '.join(missing)} (it has {_describe(sorted(map(str, d)))})")
+        tie = d["tie"]
+        if isinstance(tie, bool) or not isinstance(tie, int) or tie < 0:
+            raise ValueError(f"algorithm 'tie' must be a non-negative int, got {_describe(tie)}")
+        records = d["records"]
+        if not isinstance(records, (list, tuple)):
+            raise ValueError(f"algorithm 'records' must be a list, got {_describe(records)}")
+        records = [self._check_record(i, r) for i, r in enumerate(records)]
+        before = self.rng.bit_generator.state
+        try:
+            self.rng.bit_generator.state = d["rng"]
+        except (TypeError, ValueError, KeyError, OverflowError) as e:
+            self.rng.bit_generator.state = before
+            raise ValueError(f"algorithm 'rng' is not a {type(self.rng.bit_generator).__name__} state "
+                             f"({_describe(d['rng'])}: {e})") from None
+        if self.counter is not None and d.get("counter") is not None:
             self.counter.load_state_dict(d["counter"])
+        self.records = records
+        heapq.heapify(self.records)
+        self._tie = tie
+
+    def _check_record(self, i, r) -> tuple:
+        """``(-loss: float, tie: int, arch: tuple of ints)`` or ValueError."""
+        ok = isinstance(r, (list, tuple)) and len(r) == 3
+        if ok:
+            nl, tie, arch = r
+            ok = (isinstance(nl, (int, float)) and not isinstance(nl, bool) and isinstance(tie, int)
+                  and isinstance(arch, (list, tuple)) and all(isinstance(a, int) for a in arch))
+        if not ok:
+            raise ValueError(f"algorithm 'records'[{i}] must be (-loss, tie, arch), got {_describe(r)}")
+        try:
+            arch = self.space.validate(arch)
+        except ArchError as e:
+            raise ValueError(f"algorithm 'records'[{i}]: {e}") from None
+        return (float(nl), int(tie), arch)
 
 
 def simulate_fairness(algorithm: SupernetAlgorithm, steps: int) -> list[float]:

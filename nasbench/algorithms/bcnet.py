@@ -17,6 +17,7 @@ is ``B + m - c`` (the paper's intent), not the code's ``B_tot - c - 1``; with
 """
 from __future__ import annotations
 
+from ..errors import ArchError
 from ..registry import ALGORITHMS, Key
 from .base import WIDTH_KEYS, SupernetAlgorithm
 
@@ -56,4 +57,8 @@ class BCNet(SupernetAlgorithm):
 
     def load_state_dict(self, d):
         super().load_state_dict(d)
-        self._pending = tuple(d["pending"]) if d.get("pending") is not None else None
+        pending = d.get("pending")
+        try:
+            self._pending = None if pending is None else self.space.validate(pending)
+        except ArchError as e:
+            raise ValueError(f"algorithm 'pending' (the next complementary path): {e}") from None

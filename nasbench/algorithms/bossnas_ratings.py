@@ -159,8 +159,14 @@ def write_block_ratings(directory, tables: Sequence[Mapping[str, float]]) -> lis
 
 
 def read_block_ratings(directory, num_blocks: int) -> list[dict[str, float]]:
-    """Read ``directory/path_rank_{b}.yml`` for ``b = 0 .. num_blocks - 1``."""
+    """Read ``directory/path_rank_{b}.yml`` for ``b = 0 .. num_blocks - 1``.
+
+    Raises:
+        NasbenchError: ``directory`` is a file, or an error of :func:`read_rating_file`.
+    """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NasbenchError(f"{directory} is a file; pass the folder holding {rating_file_name(0)}, ...")
     return [read_rating_file(directory / rating_file_name(b)) for b in range(int(num_blocks))]
 
 
@@ -339,8 +345,9 @@ def rank_eval_ratings(cfg, ratings_dir, out) -> dict:
     from ..errors import ConfigError
     from ..pipeline.common import benchmark_for
     from ..spaces import build_space
-    from ..utils import atomic_write_json
+    from ..utils import atomic_write_json, check_out_path, make_out_dir
 
+    check_out_path(out)
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     if not hasattr(space, "num_blocks"):
         raise ConfigError(f"--ratings needs a block-wise space (e.g. bossnas_nats), not {space.name}")
@@ -355,7 +362,7 @@ def rank_eval_ratings(cfg, ratings_dir, out) -> dict:
            "num_archs": rep["num_archs"], "kendall_tau": c["kendall_tau"], "spearman": c["spearman"],
            "pearson": c["pearson"], "size_proxies": rep["size_proxies"], "best": rep["best"]}
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     atomic_write_json(res, out / "rank.json")
     print(f"{rep['space']} on {rep['benchmark']}: {res['num_archs']} architectures, Kendall tau "
           f"{res['kendall_tau']:.4f}, Spearman {res['spearman']:.4f}, Pearson {res['pearson']:.4f}; best rated "

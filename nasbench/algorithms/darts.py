@@ -174,7 +174,12 @@ class BNASv2(SupernetAlgorithm):
         return {"arch_optimizer": None if self.arch_optimizer is None else self.arch_optimizer.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
+        """Restore :meth:`state_dict` (ValueError for a state of another form)."""
+        if d is not None and not isinstance(d, dict):
+            raise ValueError(f"the algorithm state must be a dict, got {type(d).__name__}")
         st = (d or {}).get("arch_optimizer")
+        if st is not None and not isinstance(st, dict):
+            raise ValueError(f"algorithm 'arch_optimizer' must be an optimizer state dict, got {type(st).__name__}")
         if st is None:
             return
         if self.arch_optimizer is None:

@@ -13,6 +13,7 @@ A benchmark family is one module here that registers a loader
 from __future__ import annotations
 
 import importlib
+import os
 
 from ..errors import NasbenchError
 from ..registry import Registry
@@ -38,6 +39,9 @@ def load_benchmark(name: str, root="data/benchmarks") -> TabularBenchmark:
         DataNotFoundError: the file is missing and neither mirror nor download has it.
     """
     family, _, variant = str(name).partition("/")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise NasbenchError(f"benchmark root {root} is a file; pass the folder holding <family>/... "
+                            "(like shared/data/benchmarks)")
     if family not in _FAMILIES:
         raise NasbenchError(f"unknown benchmark {name!r}; known families: {sorted(_FAMILIES)}")
     importlib.import_module(_FAMILIES[family], __name__)

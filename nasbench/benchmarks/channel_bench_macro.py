@@ -40,7 +40,7 @@ def load_channel_bench_macro(variant: str, root) -> TabularBenchmark:
             raw = json.load(f)
         records = {k: {"mean_acc": float(v["mean"]), "std": float(v["std"]), "acc": [float(a) for a in v["acc"]],
                        "params": int(v["params"]), "flops": int(v["flops"])} for k, v in raw.items()}
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:  # inf -> int overflows
         raise NasbenchError(f"{path}: not a Channel-Bench-Macro results file ({e.__class__.__name__}: {e})") from None
     space = ChannelBenchMacroSpace(variant)
     if len(records) != len(space):

@@ -50,7 +50,7 @@ def load_nas_bench_macro(variant: str, root) -> TabularBenchmark:
                        "test_acc": [float(a) for a in v["test_acc"]],
                        "params": int(v["params"]), "flops": int(v["flops"]),
                        "canonical": space.encode(space.canonical(k))} for k, v in raw.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as e:  # ArchError is a ValueError
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:  # ArchError is a ValueError
         raise NasbenchError(f"{path}: not a NAS-Bench-Macro results file ({e.__class__.__name__}: {e})") from None
     if len(records) != len(space):
         raise NasbenchError(f"{path}: {len(records)} architectures, expected {len(space)}")

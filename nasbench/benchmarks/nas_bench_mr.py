@@ -114,8 +114,8 @@ def parse_records(path, items, space: NASBenchMRSpace):
             setting = item["inverted_residual_setting"]
             if isinstance(setting, str):
                 try:
-                    setting = ast.literal_eval(setting)
-                except (ValueError, SyntaxError):
+                    setting = ast.literal_eval(setting)  # literals only: no names, calls or attributes
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                     raise NasbenchError(f"{path}: record {i}: inverted_residual_setting is not a literal list") from None
             try:  # absent input_channel / last_channel: the embedding's own
                 got = space.from_setting(item.get("input_channel", code[:2]), setting,

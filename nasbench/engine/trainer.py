@@ -42,7 +42,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 import nasbench
 from nasbench.engine import dist as D
-from nasbench.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from nasbench.engine.checkpoint import (RESUME_KEYS, checkpoint_error, get_rng_state, load_checkpoint,
+                                        save_checkpoint, set_rng_state)
 from nasbench.engine.context import StepContext
 from nasbench.engine.logger import RunLogger
 from nasbench.engine.optim import (train_value, to_builtins, train_section, build_optimizer, build_scheduler, resolve_amp,
@@ -203,27 +204,48 @@ class Trainer:
         self._last_saved = self.step
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a :meth:`state_dict` (model, optimizer, ..., counters, this rank's RNG)."""
+        """Restore a :meth:`state_dict` (model, optimizer, ..., counters, this rank's RNG).
+
+        Raises:
+            CheckpointError: an entry that does not fit this run (naming the entry,
+                ``self.ckpt_path`` and the checkpoint format).
+        """
+        entry = "model"
         try:
             self.module.load_state_dict(state["model"])
+            entry = "optimizer"
             self.optimizer.load_state_dict(state["optimizer"])
+            entry = "scheduler"
             self.scheduler.load_state_dict(state["scheduler"])
+            entry = "scaler"
             if state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
+            entry = "ema"
             if self.ema is not None:
                 if state.get("ema") is None:
                     self.logger.warning("checkpoint has no EMA weights; EMA restarts from the model")
                     self.ema.module.load_state_dict(self.module.state_dict())
                 else:
                     self.ema.load_state_dict(state["ema"])
+            entry = "algorithm"
             per_rank = state.get("algorithm_ranks")
             own = (per_rank[self.dist.rank] if per_rank and len(per_rank) == self.dist.world_size
                    else state["algorithm"])
             self.algorithm.load_state_dict(own)
+            entry = "step"
             self.step, self.epoch, self.batch_idx = state["step"], state["epoch"], state["batch_idx"]
-        except (KeyError, RuntimeError, ValueError) as e:
-            raise CheckpointError(
-                f"checkpoint {self.ckpt_path} does not match this run ({type(e).__name__}: "
+            entry = "rng"
+            rng = state.get("rng") or []
+            if len(rng) == self.dist.world_size:
+                set_rng_state(rng[self.dist.rank])
+            elif rng:
+                set_rng_state(rng[0])
+        except CheckpointError:
+            raise
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError, OverflowError) as e:
+            raise checkpoint_error(
+                self.ckpt_path, state,
+                f"entry {entry!r} does not match this run ({type(e).__name__}: "
                 f"{str(e).splitlines()[0] if str(e) else ''}); use the same config, or start "
                 "a new --out folder") from e
         if state.get("total_steps") != self.total_steps:
@@ -235,23 +257,21 @@ class Trainer:
                                 "differs from the interrupted run", self.steps_per_epoch,
                                 state.get("steps_per_epoch"))
         rng = state.get("rng") or []
-        if len(rng) == self.dist.world_size:
-            set_rng_state(rng[self.dist.rank])
-        else:
+        if len(rng) != self.dist.world_size:
             self.logger.warning("checkpoint was written by %d processes, now %d: RNG streams "
                                 "are reseeded from rank 0's", len(rng), self.dist.world_size)
-            if rng:
-                set_rng_state(rng[0])
 
-    def resume(self, missing_ok: bool = False) -> bool:
-        """Load ``last.pth`` into this trainer. Returns False if absent and ``missing_ok``.
+    def resume(self, missing_ok: bool = False, state: dict | None = None) -> bool:
+        """Load ``last.pth`` (or ``state``, that file as already loaded) into this trainer.
+        Returns False if absent and ``missing_ok``.
 
         Raises:
             CheckpointError: missing (unless ``missing_ok``), corrupt or incompatible file.
         """
-        if missing_ok and not self.ckpt_path.is_file():
+        if state is None and missing_ok and not self.ckpt_path.is_file():
             return False
-        state = load_checkpoint(self.ckpt_path, map_location="cpu")
+        if state is None:
+            state = load_checkpoint(self.ckpt_path, map_location="cpu", require=RESUME_KEYS)
         self.load_state_dict(state)
         self._last_saved = self.step
         self.logger.info("resumed from %s at step %d (epoch %d, batch %d)",
@@ -290,13 +310,15 @@ class Trainer:
             self.ema.update(self.module, step=self.step + 1)
         return metrics
 
-    def fit(self, resume: bool | str = False, stop_after: Optional[int] = None) -> "Trainer":
+    def fit(self, resume: bool | str | dict = False, stop_after: Optional[int] = None) -> "Trainer":
         """Train until ``total_steps`` optimizer steps are done.
 
         Args:
             resume: True -> continue from ``out_dir/checkpoints/last.pth`` (raises
                 CheckpointError if missing/corrupt); ``'auto'`` -> resume if it
-                exists, else start fresh; False -> start fresh (overwrites it).
+                exists, else start fresh; False -> start fresh (overwrites it); a dict ->
+                continue from this state, already read with :func:`load_checkpoint`
+                (a stage checks the checkpoint before it writes anything).
             stop_after: stop (with a checkpoint) once this many global steps are
                 done, as a preempted job would; a later ``fit(resume=True)``
                 continues to the same result as an uninterrupted run.
@@ -307,7 +329,7 @@ class Trainer:
         """
         if resume:
             try:
-                self.resume(missing_ok=(resume == "auto"))
+                self.resume(missing_ok=(resume == "auto"), state=resume if isinstance(resume, dict) else None)
             except BaseException:
                 if self._own_logger:
                     self.logger.close()

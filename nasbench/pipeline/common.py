@@ -6,7 +6,6 @@ atomically.
 """
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -17,11 +16,12 @@ from ..algorithms import build_algorithm
 from ..config import dump_config
 from ..data import BatchLoader, load_cifar10, load_imagefolder, split_train_val
 from ..engine import dist as D
-from ..engine.checkpoint import load_checkpoint
-from ..errors import CheckpointError, ConfigError, NasbenchError
+from ..engine.checkpoint import RESUME_KEYS, SUPERNET_KEYS, checkpoint_error, load_checkpoint
+from ..errors import ArchError, ConfigError, NasbenchError
 from ..spaces import build_space
+from ..utils import check_out_path, make_out_dir, read_json
 
-__all__ = ["check_amp", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
+__all__ = ["check_amp", "check_out_path", "check_steps", "load_resume_state", "load_datasets", "loader_factory", "prepare_out", "seed_all", "benchmark_for", "flops_range",
            "load_supernet", "read_arch", "rank_archs"]
 
 
@@ -33,6 +33,8 @@ def load_datasets(cfg):
     """
     d = cfg.data
     root = Path(d.root)
+    if root.exists() and not root.is_dir():
+        raise NasbenchError(f"data.root {root} is a file; pass the folder holding the data set")
     if d.name == "cifar10":
         full, test = load_cifar10(root, "train"), load_cifar10(root, "test")
     elif d.name == "imagefolder":
@@ -44,7 +46,11 @@ def load_datasets(cfg):
         test = load_imagefolder(test_dir, classes=full.classes)
     else:
         raise ConfigError(f"data.name must be 'cifar10' or 'imagefolder', got {d.name!r}")
-    train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
+    try:
+        train, val = split_train_val(full, d.val_size, d.split_seed, train_size=d.train_size)
+    except ValueError as e:  # sizes that do not fit the data set: a config error
+        raise ConfigError(f"data.val_size={d.val_size}, data.train_size={d.train_size}: {e} "
+                          f"(the training set of {root} has {len(full)} images)") from None
     if d.test_size is not None and int(d.test_size) < len(test):
         _, test = split_train_val(test, int(d.test_size), d.split_seed)  # seeded, class-balanced subset
     return {"train": train, "val": val, "test": test, "num_classes": full.num_classes}
@@ -69,13 +75,49 @@ def loader_factory(cfg, datasets, dist):
 
 
 def prepare_out(cfg, out, dist) -> Path:
-    """Create ``out`` and write the resolved ``config.yaml`` (rank 0); all ranks wait."""
+    """Create ``out`` and write the resolved ``config.yaml`` (rank 0); all ranks wait.
+
+    Every stage calls this only after it has checked its whole input; the folder is
+    made by :func:`~nasbench.utils.make_out_dir`, so a tool that fails later without a
+    checkpoint leaves nothing behind. Stages call :func:`~nasbench.utils.check_out_path`
+    first of all, so an unusable ``--out`` is reported before any work.
+    """
     out = Path(out)
     if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+        make_out_dir(out)
         dump_config(cfg, out / "config.yaml")
     D.barrier()
     return out
+
+
+def load_resume_state(out) -> dict:
+    """The checkpoint ``out/checkpoints/last.pth`` a ``--resume`` run continues from, read
+    and checked (format, entries; without running code) before the stage writes anything;
+    pass it to :meth:`~nasbench.engine.trainer.Trainer.fit` as ``resume``.
+
+    Raises:
+        NasbenchError: no checkpoint; CheckpointError: a refused, corrupt or incomplete one.
+    """
+    path = Path(out) / "checkpoints" / "last.pth"
+    if not path.is_file():
+        raise NasbenchError(f"--resume: no checkpoint at {path}")
+    return load_checkpoint(path, map_location="cpu", require=RESUME_KEYS)
+
+
+def check_steps(section, steps_per_epoch: int, key: str) -> int:
+    """Optimizer steps of a run of ``section`` (``cfg.train`` / ``cfg.retrain``) with
+    ``steps_per_epoch`` batches, checked before anything is written.
+
+    Raises:
+        ConfigError: no step at all (e.g. ``data.train_size`` below ``data.batch_size``:
+            the training loader drops its last partial batch), naming ``key``.
+    """
+    from ..engine.optim import total_steps
+    if steps_per_epoch < 1:
+        raise ConfigError(f"{key}: the training loader yields no batch per epoch (fewer training images per "
+                          "process than data.batch_size, and the last partial batch is dropped); lower "
+                          "data.batch_size or raise data.train_size")
+    return total_steps(section, steps_per_epoch)
 
 
 def seed_all(seed):
@@ -138,38 +180,70 @@ def flops_range(cfg):
 def load_supernet(cfg, ckpt, device):
     """``(space, supernet, algorithm)`` restored from a supernet checkpoint.
 
+    The file is loaded without running code (``torch.load(weights_only=True)``) and
+    must hold :data:`~nasbench.engine.checkpoint.SUPERNET_KEYS`.
+
     Raises:
-        CheckpointError: unreadable file or weights that do not fit the config's space.
+        CheckpointError: unreadable or refused file, a missing/garbage ``model`` or
+            ``algorithm`` entry, or weights that do not fit the config's space (the
+            message names the file, the entry and the checkpoint format).
     """
-    state = load_checkpoint(ckpt)
+    state = load_checkpoint(ckpt, require=SUPERNET_KEYS)
+    kind = (state.get("extra_state") or {}).get("kind")
+    if kind not in (None, "supernet"):
+        raise checkpoint_error(ckpt, state, f"holds a {str(kind)[:40]} network (extra_state.kind), not a "
+                                            "supernet; pass the last.pth of tools/train_supernet.py")
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     supernet = space.build_supernet()
     try:
         supernet.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{ckpt} does not hold a supernet of {space.name} with this config "
-                              f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
+        raise checkpoint_error(ckpt, state, f"entry 'model' is not a supernet of {space.name} with this config "
+                                            f"({type(e).__name__}: {_first_line(e)})") from None
     algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
-    algorithm.load_state_dict(state["algorithm"])
+    try:
+        algorithm.load_state_dict(state["algorithm"])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        raise checkpoint_error(ckpt, state, f"entry 'algorithm' does not fit algorithm {cfg.algorithm.type} "
+                                            f"({type(e).__name__}: {_first_line(e)})") from None
     return space, supernet.to(device).eval(), algorithm
 
 
+def _first_line(e) -> str:
+    return str(e).splitlines()[0] if str(e) else ""
+
+
 def read_arch(space, arch) -> tuple:
-    """Architecture from a key string, a named architecture, or a JSON file holding ``{"arch": key}``."""
+    """Architecture from a key string, a named architecture, or a JSON file holding
+    ``{"arch": key or list of genes}``.
+
+    Raises:
+        ArchError: an illegal architecture (a non-integral, infinite, NaN or huge gene
+            included), naming the file when it came from one.
+        NasbenchError: a directory, or a missing, unreadable or malformed JSON file.
+    """
     p = Path(str(arch))
-    if p.is_dir():
+    try:
+        is_dir = p.is_dir()
+        is_file = p.suffix == ".json" or p.is_file()
+    except (OSError, ValueError):  # e.g. a key longer than a file name may be
+        is_dir = is_file = False
+    if is_dir:
         raise NasbenchError(f"--arch {p} is a directory; pass an architecture key or a result.json file")
-    if p.suffix == ".json" or p.is_file():
-        try:
-            arch = json.loads(p.read_text())["arch"]
-        except FileNotFoundError:
-            raise NasbenchError(f"architecture file {p} does not exist") from None
-        except (ValueError, KeyError, TypeError):
-            raise NasbenchError(f"{p}: not a JSON file with an 'arch' key") from None
+    if is_file:
+        data = read_json(p, "architecture file")
+        if not isinstance(data, dict) or "arch" not in data:
+            raise NasbenchError(f"{p}: not a JSON file with an 'arch' key")
+        arch = data["arch"]
     named = space.named_architectures()
-    if isinstance(arch, str) and arch in named:
-        return space.validate(named[arch])
-    return space.validate(arch)
+    try:
+        if isinstance(arch, str) and arch in named:
+            return space.validate(named[arch])
+        return space.validate(arch)
+    except ArchError as e:
+        if is_file:
+            raise ArchError(f"{p}: 'arch': {e}") from None
+        raise
 
 
 def rank_archs(bench, space, n: int, seed: int) -> list[tuple]:

@@ -13,7 +13,7 @@ from ..engine import dist as D
 from ..errors import ConfigError
 from ..evaluators import DistributedEvaluator
 from ..utils import atomic_write_json
-from .common import (benchmark_for, check_amp, evaluator_class, load_datasets, load_supernet, prepare_out, rank_archs,
+from .common import (benchmark_for, check_amp, check_out_path, evaluator_class, load_datasets, load_supernet, prepare_out, rank_archs,
                      supernet_evaluator)
 
 __all__ = ["rank_eval"]
@@ -31,12 +31,13 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
         ConfigError: no benchmark for the space, or ``num_archs`` outside ``[2, len(benchmark)]``.
     """
     from ..metrics.ranking import banded_correlations, rank_correlations
+    check_out_path(out)
     dist = D.init_distributed(device=cfg.device)
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)
     bench = benchmark_for(cfg, space)
     if bench is None:
         raise ConfigError(f"rank_eval needs a tabular benchmark for {space.name} (set benchmark.name)")
-    n = int(num_archs or cfg.rank_eval.num_archs)
+    n = int(cfg.rank_eval.num_archs if num_archs is None else num_archs)
     if not 2 <= n <= len(bench):
         raise ConfigError(f"--num-archs must lie in [2, {len(bench)}], got {n}")
     kind = cfg.eval.type

@@ -15,7 +15,7 @@ from ..engine.logger import RunLogger
 from ..engine.trainer import Trainer
 from ..spaces import build_space
 from ..utils import atomic_write_json
-from .common import benchmark_for, check_amp, flops_range, load_datasets, make_loader, prepare_out, read_arch, seed_all
+from .common import benchmark_for, check_amp, check_out_path, check_steps, flops_range, load_datasets, load_resume_state, make_loader, prepare_out, read_arch, seed_all
 
 __all__ = ["retrain"]
 
@@ -30,23 +30,26 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     Raises:
         ArchError, NasbenchError: bad architecture or data (before anything is written).
     """
+    check_out_path(out)
     dist = D.init_distributed(device=cfg.device)
     check_amp(cfg, dist.device, "retrain.amp")
     seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     arch = read_arch(space, arch)
+    state = load_resume_state(out) if resume else None
     datasets = load_datasets(cfg)
-    out = prepare_out(cfg, out, dist)
     tr, va = datasets["train"], datasets["val"]
     train_all = InMemoryImages(torch.cat([tr.images, va.images]), torch.cat([tr.targets, va.targets]), tr.classes)
-    net = space.build(arch)
     loader = make_loader(cfg, train_all, True, dist)
+    check_steps(cfg.retrain, len(loader), "retrain")
+    out = prepare_out(cfg, out, dist)
+    net = space.build(arch)
     logger = RunLogger(out, rank=dist.rank)
     logger.info("retraining %s (%.2fM params, %.1fM MACs) on %d images", space.encode(arch),
                 space.params(arch) / 1e6, space.flops(arch) / 1e6, len(train_all))
     trainer = Trainer(net, StandardAlgorithm(), loader, cfg.retrain, out, dist=dist, logger=logger,
                       extra_state={"config": cfg.to_dict(), "kind": "standalone", "arch": space.encode(arch)})
-    trainer.fit(resume=resume)
+    trainer.fit(resume=state if resume else False)
     model = trainer.ema.module if trainer.ema is not None else trainer.module
     test = BatchLoader(datasets["test"], cfg.data.eval_batch_size, shuffle=False, augment=False,
                        drop_last=False, rank=dist.rank, world_size=dist.world_size)

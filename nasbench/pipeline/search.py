@@ -15,7 +15,7 @@ from ..evaluators import DistributedEvaluator
 from ..evaluators.journal import JournalEvaluator
 from ..searchers import SearchContext, build_searcher
 from ..utils import atomic_write_json
-from .common import (benchmark_for, check_amp, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
+from .common import (benchmark_for, check_amp, check_out_path, evaluator_class, flops_range, load_datasets, load_supernet, prepare_out,
                      seed_all, supernet_evaluator)
 
 __all__ = ["search"]
@@ -39,6 +39,7 @@ def search(cfg: Config, ckpt, out, resume: bool = False) -> dict:
         ConfigError, CheckpointError, NasbenchError: bad input (before anything is written);
             CheckpointError also for a journal of other settings on ``resume``.
     """
+    check_out_path(out)
     dist = D.init_distributed(device=cfg.device)
     seed_all(int(cfg.seed))
     space, supernet, algorithm = load_supernet(cfg, ckpt, dist.device)

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ from ..engine.trainer import HookBase, Trainer
 from ..errors import ConfigError, NasbenchError
 from ..registry import EVALUATORS
 from ..spaces import build_space
-from ..utils import atomic_write_json
-from .common import benchmark_for, check_amp, load_datasets, loader_factory, prepare_out, rank_archs, seed_all
+from ..utils import atomic_write_json, read_json
+from .common import benchmark_for, check_amp, check_out_path, check_steps, load_datasets, load_resume_state, loader_factory, prepare_out, rank_archs, seed_all
 
 __all__ = ["train_supernet", "TauTracker"]
 
@@ -34,21 +33,22 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     Raises:
         NasbenchError: ``resume`` without a checkpoint, bad data, or a config error.
     """
+    check_out_path(out)
     dist = D.init_distributed(device=cfg.device)
     check_amp(cfg, dist.device, "train.amp")
     seed_all(int(cfg.seed))
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
-    if resume and not (Path(out) / "checkpoints" / "last.pth").is_file():
-        raise NasbenchError(f"--resume: no checkpoint at {Path(out) / 'checkpoints' / 'last.pth'}")
+    state = load_resume_state(out) if resume else None
     datasets = load_datasets(cfg)
     supernet = space.build_supernet()
     algorithm = build_algorithm(cfg.algorithm, space, seed=cfg.seed)
     tracker = make_tracker(cfg, space, supernet)  # checks the tracked evaluator before writing
+    loader = algorithm.train_loader(loader_factory(cfg, datasets, dist))
+    check_steps(cfg.train, len(loader), "train")
     out = prepare_out(cfg, out, dist)
     if tracker is not None:
         tracker.path = Path(out) / "indicator_tau.json"
     supernet.set_sync_bn(bool(cfg.train.sync_bn) and dist.distributed)
-    loader = algorithm.train_loader(loader_factory(cfg, datasets, dist))
     logger = RunLogger(out, rank=dist.rank)
     logger.info("supernet %s (%s): %.2fM params, %d train / %d val images, %d steps/epoch",
                 space.name, cfg.algorithm.type, sum(p.numel() for p in supernet.parameters()) / 1e6,
@@ -57,7 +57,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     trainer = Trainer(supernet, algorithm, loader, train_cfg, out, dist=dist, logger=logger,
                       hooks=[tracker] if tracker is not None else [],
                       extra_state={"config": cfg.to_dict(), "kind": "supernet"})
-    trainer.fit(resume=resume, stop_after=stop_after)
+    trainer.fit(resume=state if resume else False, stop_after=stop_after)
     if dist.is_main:
         algorithm.write_reports(out, label=cfg.algorithm.type)
     logger.close()
@@ -132,7 +132,12 @@ class TauTracker(HookBase):
 
     def before_train(self, trainer):
         if self.path.is_file() and trainer.step > 0:
-            old = json.loads(self.path.read_text()).get("history", [])
+            old = read_json(self.path, "indicator history")
+            old = old.get("history") if isinstance(old, dict) else None
+            if not isinstance(old, list) or not all(isinstance(h, dict) and isinstance(h.get("step"), int)
+                                                    for h in old):
+                raise NasbenchError(f"{self.path}: not an indicator history ({{'history': [{{'step', ...}}]}}); "
+                                    "delete it to start the history afresh")
             self.history = [h for h in old if h["step"] <= trainer.step]
         self._measure(trainer)
 

@@ -263,42 +263,123 @@ def train_predictor(records, metric_groups, epochs: int = 200, batch_size: int =
     return model, info
 
 
+#: ``format`` entry of predictor files written by :func:`save_predictor`
+PREDICTOR_FORMAT = "nasbench-mlp-predictor"
+#: ``format_version`` written by this nasbench (the newest it reads)
+PREDICTOR_FORMAT_VERSION = 1
+_LEGACY_FORMAT = "nasbench.mlp_predictor/1"  # files written before PREDICTOR_FORMAT (same content, version 1)
+_REQUIRED = ("hparams", "metric_names", "state_dict")
+_REQUIRED_HPARAMS = ("in_dim", "metric_groups", "hidden", "head_hidden", "dropout", "head_dropout")
+
+
 def save_predictor(path, model: MLPPredictor, **extra) -> None:
     """Save weights, normalisation stats (buffers), hyper-parameters, metric names and ``extra``
-    (e.g. ``benchmark``, ``main_metric``) to ``path`` atomically."""
+    (e.g. ``benchmark``, ``main_metric``) to ``path`` atomically.
+
+    The file holds only tensors and builtins (``format`` = :data:`PREDICTOR_FORMAT`,
+    ``format_version`` = :data:`PREDICTOR_FORMAT_VERSION`), so it loads with
+    ``torch.load(weights_only=True)``.
+    """
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    blob = {"format": "nasbench.mlp_predictor/1", "hparams": model.hparams, "metric_names": model.metric_names,
-            "state_dict": model.state_dict(), **extra}
+    blob = {**extra, "format": PREDICTOR_FORMAT, "format_version": PREDICTOR_FORMAT_VERSION,
+            "hparams": model.hparams, "metric_names": model.metric_names, "state_dict": model.state_dict()}
     tmp = path + ".tmp"
     torch.save(blob, tmp)
     os.replace(tmp, path)
 
 
+def _int_param(hp, key, path, where):
+    v = hp[key]
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1_000_000:
+        raise CheckpointError(f"{path}: 'hparams.{key}' is {_short(v)}, not an int in 1..1000000 ({where})")
+    return v
+
+
+def _short(value) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # e.g. an int too long to print
+        return "(unprintable)"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def load_predictor(path):
-    """Load ``(model in eval mode, blob)`` saved by :func:`save_predictor`.
+    """Load ``(model in eval mode, blob)`` saved by :func:`save_predictor`, without running code.
+
+    The file is read with ``torch.load(weights_only=True)`` and checked: ``format``
+    and ``format_version``, the entries ``hparams`` (with ``in_dim``, ``metric_groups``,
+    ``hidden``, ``head_hidden``, ``dropout``, ``head_dropout``), ``metric_names`` and
+    ``state_dict``, and weights of the stored shapes.
 
     Raises:
-        CheckpointError: missing, unreadable or foreign file.
+        CheckpointError: missing, unreadable, foreign or newer-format file, or a
+            missing/bad entry; one line naming the file, the entry and the format.
+            :class:`~nasbench.errors.UnsafeCheckpointError` (a subclass) if the
+            file asks for a Python object (it could run code).
     """
+    from ..safe_load import torch_load
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: predictor file not found")
+    blob = torch_load(path, "predictor file", corrupt_hint="; train it again with tools/train_predictor.py")
+    fmt = blob.get("format") if isinstance(blob, dict) else None
+    if fmt == _LEGACY_FORMAT:
+        version = 1
+    elif fmt == PREDICTOR_FORMAT:
+        version = blob.get("format_version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise CheckpointError(f"{path}: 'format_version' is {_short(version)}, not a format number "
+                                  f"(1..{PREDICTOR_FORMAT_VERSION}) of a {PREDICTOR_FORMAT} file")
+        if version > PREDICTOR_FORMAT_VERSION:
+            raise CheckpointError(f"{path}: written in {PREDICTOR_FORMAT} format {version}; this nasbench reads "
+                                  f"formats up to {PREDICTOR_FORMAT_VERSION}: upgrade nasbench")
+    else:
+        what = f"its format is {_short(fmt)}" if fmt is not None else "it has no 'format' entry"
+        raise CheckpointError(f"{path}: not a nasbench MLP predictor file ({what}, expected {PREDICTOR_FORMAT!r}); "
+                              "pass the predictor.pth written by tools/train_predictor.py")
+    where = f"{PREDICTOR_FORMAT} format {version}"
+    missing = [k for k in _REQUIRED if k not in blob]
+    if missing:
+        raise CheckpointError(f"{path}: entry {missing[0]!r} is missing ({where} needs {', '.join(_REQUIRED)})")
+    hp, sd = blob["hparams"], blob["state_dict"]
+    if not isinstance(hp, dict):
+        raise CheckpointError(f"{path}: entry 'hparams' is {type(hp).__name__}, expected a dict ({where})")
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{path}: entry 'state_dict' is not a dict of tensors ({where})")
+    missing = [k for k in _REQUIRED_HPARAMS if k not in hp]
+    if missing:
+        raise CheckpointError(f"{path}: 'hparams.{missing[0]}' is missing ({where} needs hparams "
+                              f"{', '.join(_REQUIRED_HPARAMS)})")
+    in_dim, hidden, head_hidden = (_int_param(hp, k, path, where) for k in ("in_dim", "hidden", "head_hidden"))
+    groups = hp["metric_groups"]
+    if (not isinstance(groups, (list, tuple)) or not groups
+            or not all(isinstance(g, (list, tuple)) and g and all(isinstance(m, str) for m in g) for g in groups)):
+        raise CheckpointError(f"{path}: 'hparams.metric_groups' is {_short(groups)}, not a list of lists of "
+                              f"metric names ({where})")
+    names = [m for g in groups for m in g]
+    stored = blob["metric_names"]
+    if not isinstance(stored, (list, tuple)) or list(stored) != names:
+        raise CheckpointError(f"{path}: entry 'metric_names' {_short(stored)} does not match "
+                              f"'hparams.metric_groups' {_short(groups)} ({where})")
+    w = sd.get("trunk.1.weight")  # the first Linear: checked before building (sizes come from the file)
+    if w is None or tuple(w.shape) != (hidden, in_dim):
+        raise CheckpointError(f"{path}: 'state_dict' does not hold a trunk of {in_dim} -> {hidden} "
+                              f"(trunk.1.weight {None if w is None else tuple(w.shape)}; {where})")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for corrupt files
-        raise CheckpointError(f"{path}: not a readable predictor ({type(e).__name__}: {e})") from None
-    if not isinstance(blob, dict) or blob.get("format") != "nasbench.mlp_predictor/1":
-        raise CheckpointError(f"{path}: not a nasbench MLP predictor file")
-    hp = blob["hparams"]
-    model = MLPPredictor(hp["in_dim"], hp["metric_groups"], hidden=hp["hidden"], head_hidden=hp["head_hidden"],
-                         dropout=hp["dropout"], head_dropout=hp["head_dropout"])
+        model = MLPPredictor(in_dim, groups, hidden=hidden, head_hidden=head_hidden,
+                             dropout=float(hp["dropout"]), head_dropout=hp["head_dropout"])
+    except (NasbenchError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad 'hparams' ({e}; {where})") from None
     try:
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(sd)
     except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not match the stored hyper-parameters ({e})") from None
+        raise CheckpointError(f"{path}: weights do not match the stored hyper-parameters "
+                              f"({str(e).splitlines()[0]}; {where})") from None
     model.eval()
     return model, blob
 
 
-__all__ = ["MLPPredictor", "train_predictor", "save_predictor", "load_predictor", "split_indices"]
+__all__ = ["MLPPredictor", "train_predictor", "save_predictor", "load_predictor", "split_indices",
+           "PREDICTOR_FORMAT", "PREDICTOR_FORMAT_VERSION"]

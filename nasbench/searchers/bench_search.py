@@ -89,7 +89,7 @@ import numpy as np
 
 from ..errors import ConfigError, NasbenchError
 from ..registry import SEARCHERS
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, check_out_path, make_out_dir
 from .base import SearchContext, build_searcher
 
 __all__ = ["bench_search", "searcher_config", "BenchmarkTruth", "regret_curve", "queries_to_top",
@@ -341,11 +341,17 @@ def bench_search(benchmarks: Sequence[str] | str, searchers: Sequence[str] | str
     if flops_budget is not None and not float(flops_budget) > 0:
         raise ConfigError(f"flops budget must be > 0 MACs, got {flops_budget}")
     budget, seed_list = int(budget), list(range(int(seeds)))
+    if out is not None:
+        check_out_path(out)
+    # every benchmark is loaded (name, file, FLOPs budget checked) before anything runs or is written
+    loaded = {bname: load_benchmark(bname, root) for bname in bnames}
+    truths = {bname: BenchmarkTruth(bench, flops_budget) for bname, bench in loaded.items()}
+    if out is not None:
+        make_out_dir(out)
 
     results = {}
     for bname in bnames:
-        bench = load_benchmark(bname, root)
-        truth = BenchmarkTruth(bench, flops_budget)
+        bench, truth = loaded[bname], truths[bname]
         res_b = {}
         for sname in snames:
             cfg = searcher_config(sname, budget)

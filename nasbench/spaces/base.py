@@ -7,6 +7,8 @@ format where a benchmark exists (e.g. Channel-Bench-Macro's ``"4432214"``).
 from __future__ import annotations
 
 import itertools
+import math
+import operator
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -14,6 +16,72 @@ import numpy as np
 from ..errors import ArchError
 
 Arch = tuple
+
+
+#: genes beyond this magnitude are rejected before any message prints them
+MAX_GENE = 2**62
+
+
+def short_repr(value, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters; ints too long to print are described
+    (also inside lists and tuples), so an error message never fails or floods."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        if isinstance(value, (list, tuple)):
+            inner = ", ".join(short_repr(v, limit) for v in value[:50])
+            text = ("[%s]" if isinstance(value, list) else "(%s)") % inner
+        else:
+            return "<unprintable>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def gene_value(name: str, arch, i: int, a) -> int:
+    """Gene ``a`` at position ``i`` of ``arch`` as an int, or :class:`ArchError`.
+
+    Ints (python or numpy, not bool) and integral finite floats (``4.0`` from JSON)
+    are accepted; bools, strings, fractional/infinite/NaN floats and genes beyond
+    :data:`MAX_GENE` are errors naming the position.
+    """
+    if type(a) is int:  # the common case first
+        v = a
+    elif isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)):
+        v = int(a)
+    else:
+        def bad(why):
+            return ArchError(f"{name}: architecture {short_repr(arch)} is not a sequence of ints "
+                             f"(gene {i} is {why})")
+        if isinstance(a, (bool, np.bool_, str, bytes)):
+            raise bad(f"the {type(a).__name__} {short_repr(a)}")
+        try:
+            v = operator.index(a)  # integer-like objects (0-dim int tensors, ...)
+        except TypeError:
+            try:
+                f = float(a)
+            except (TypeError, ValueError, OverflowError):
+                raise bad(f"{short_repr(a)}, a {type(a).__name__}") from None
+            if not math.isfinite(f):
+                raise bad(f"{f}, not a finite number") from None
+            if f != math.floor(f):
+                raise bad(f"{f}, not an integer value") from None
+            v = int(f)
+    if not -MAX_GENE <= v <= MAX_GENE:
+        raise ArchError(f"{name}: gene {i} of {short_repr(arch)} is {short_repr(v)}, far outside any "
+                        "allowed value")
+    return v
+
+
+def gene_tuple(name: str, arch, num_genes: int) -> tuple:
+    """``arch`` (a sequence) as a tuple of ``num_genes`` ints (see :func:`gene_value`), or :class:`ArchError`."""
+    try:
+        genes = list(arch)
+    except TypeError:
+        raise ArchError(f"{name}: architecture {short_repr(arch)} is not a sequence of ints") from None
+    if len(genes) != num_genes:
+        raise ArchError(f"{name}: architecture {short_repr(arch)} has {len(genes)} genes, expected {num_genes}")
+    return tuple(gene_value(name, arch, i, a) for i, a in enumerate(genes))
 
 
 class SearchSpace:
@@ -47,18 +115,13 @@ class SearchSpace:
     def validate(self, arch) -> Arch:
         """Return ``arch`` as a tuple of ints, or raise :class:`ArchError`.
 
-        Accepts a tuple/list of ints or the string key. The error names the
-        bad position and its allowed values.
+        Accepts a tuple/list of ints (integral floats such as ``4.0`` from JSON too)
+        or the string key. The error names the bad position and its allowed values;
+        a bool, a fractional, infinite, NaN or huge gene is an ArchError too.
         """
         if isinstance(arch, str):
             return self.decode(arch)
-        try:
-            arch = tuple(int(a) for a in arch)
-        except (TypeError, ValueError):
-            raise ArchError(f"{self.name}: architecture {arch!r} is not a sequence of ints") from None
-        if len(arch) != self.num_genes:
-            raise ArchError(
-                f"{self.name}: architecture {arch!r} has {len(arch)} genes, expected {self.num_genes}")
+        arch = gene_tuple(self.name, arch, self.num_genes)
         for i, a in enumerate(arch):
             if a not in self.choices(i):
                 raise ArchError(self.gene_error(arch, i))
@@ -77,7 +140,7 @@ class SearchSpace:
         try:
             arch = tuple(int(t) for t in str(key).split("-"))
         except ValueError:
-            raise ArchError(f"{self.name}: cannot parse architecture key {key!r}") from None
+            raise ArchError(f"{self.name}: cannot parse architecture key {short_repr(key)}") from None
         return self.validate(arch)
 
     def named_architectures(self) -> dict:

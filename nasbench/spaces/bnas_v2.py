@@ -47,7 +47,7 @@ import torch.nn as nn
 from ..errors import ArchError, ConfigError
 from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, ReLUConvBN, drop_path, make_op
 from ..registry import SPACES
-from .base import SearchSpace
+from .base import SearchSpace, short_repr
 
 #: DARTS' genotype format (``genotypes.py`` of DARTS and of the BNAS-v2 reference):
 #: ``normal`` = convolution cell, ``reduce`` = enhancement cell; each a list of 8
@@ -308,7 +308,7 @@ class BroadNetwork(nn.Module):
 # =====================================================================================
 # the search space
 # =====================================================================================
-_EDGE_RE = re.compile(r"^([A-Za-z0-9_]+)~(-?\d+)$")
+_EDGE_RE = re.compile(r"^([A-Za-z0-9_]+)~(-?[0-9]{1,6})$")
 
 
 @SPACES.register("bnas_v2")
@@ -436,7 +436,7 @@ class BNASv2Space(SearchSpace):
         elif isinstance(g, (list, tuple)) and len(g) == 2:
             parts = [(g[0], None), (g[1], None)]
         else:
-            raise ArchError(f"{self.name}: cannot read a genotype from {g!r}; expected Genotype(normal, "
+            raise ArchError(f"{self.name}: cannot read a genotype from {short_repr(g)}; expected Genotype(normal, "
                             "normal_concat, reduce, reduce_concat), a dict or a list of that form")
         arch = []
         for c, (edges, concat) in enumerate(parts):
@@ -447,11 +447,11 @@ class BNASv2Space(SearchSpace):
                 except (TypeError, ValueError):
                     ok = False
                 if not ok:
-                    raise ArchError(f"{where}: concat {concat!r} must be {list(CONCAT)}")
+                    raise ArchError(f"{where}: concat {short_repr(concat)} must be {list(CONCAT)}")
             try:
                 edges = list(edges)
             except TypeError:
-                raise ArchError(f"{where}: {edges!r} is not a list of (op, input) pairs") from None
+                raise ArchError(f"{where}: {short_repr(edges)} is not a list of (op, input) pairs") from None
             if len(edges) != 2 * NODES:
                 raise ArchError(f"{where}: has {len(edges)} edges, expected {2 * NODES} (2 per node)")
             for n in range(NODES):
@@ -464,18 +464,18 @@ class BNASv2Space(SearchSpace):
         parsed = []
         for e in edges:
             if isinstance(e, (str, bytes)) or not hasattr(e, "__len__") or len(e) != 2:
-                raise ArchError(f"{where}: edge {e!r} is not an (op_name, input_state) pair")
+                raise ArchError(f"{where}: edge {short_repr(e)} is not an (op_name, input_state) pair")
             op, j = e
             if op == "none":
                 raise ArchError(f"{where}: op 'none' is not allowed (a node has exactly two real edges); "
                                 f"use one of {list(OPS7)}")
             if op not in OPS7:
-                raise ArchError(f"{where}: unknown op {op!r}; allowed: {list(OPS7)}")
+                raise ArchError(f"{where}: unknown op {short_repr(op)}; allowed: {list(OPS7)}")
             if isinstance(j, bool) or not hasattr(j, "__index__"):
-                raise ArchError(f"{where}: input {j!r} of edge {e!r} is not an integer state index")
+                raise ArchError(f"{where}: input {short_repr(j)} of edge {short_repr(e)} is not an integer state index")
             j = int(j)
             if not 0 <= j < n + 2:
-                raise ArchError(f"{where}: input state {j} is out of range; node {n} reads states 0..{n + 1}")
+                raise ArchError(f"{where}: input state {short_repr(j)} is out of range; node {n} reads states 0..{n + 1}")
             parsed.append((j, OPS7.index(op)))
         (j1, o1), (j2, o2) = sorted(parsed)
         if j1 == j2:
@@ -503,7 +503,7 @@ class BNASv2Space(SearchSpace):
                 edge syntax, or the genotype errors of :meth:`from_genotype`).
         """
         if not isinstance(key, str):
-            raise ArchError(f"{self.name}: key {key!r} must be a string like "
+            raise ArchError(f"{self.name}: key {short_repr(key)} must be a string like "
                             f"'conv=sep_conv_3x3~0+skip_connect~1,...;enhance=...'")
         s = re.sub(r"\s+", "", key)
         if re.fullmatch(r"\d+(-\d+)*", s):
@@ -512,27 +512,27 @@ class BNASv2Space(SearchSpace):
         for part in s.split(";"):
             name, sep, body = part.partition("=")
             if not sep or name not in CELLS:
-                raise ArchError(f"{self.name}: key {key!r}: part {part!r} must be 'conv=...' or 'enhance=...'")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: part {short_repr(part)} must be 'conv=...' or 'enhance=...'")
             if name in cells:
-                raise ArchError(f"{self.name}: key {key!r}: cell {name!r} is given twice")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: cell {name!r} is given twice")
             nodes = body.split(",")
             if len(nodes) != NODES:
-                raise ArchError(f"{self.name}: key {key!r}: {name} cell has {len(nodes)} nodes, expected {NODES}")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: {name} cell has {len(nodes)} nodes, expected {NODES}")
             edges = []
             for n, node in enumerate(nodes):
                 pair = node.split("+")
                 if len(pair) != 2:
-                    raise ArchError(f"{self.name}: key {key!r}: {name} cell node {n} {node!r} must be 'op~j+op~k'")
+                    raise ArchError(f"{self.name}: key {short_repr(key)}: {name} cell node {n} {short_repr(node)} must be 'op~j+op~k'")
                 for e in pair:
                     m = _EDGE_RE.match(e)
                     if not m:
-                        raise ArchError(f"{self.name}: key {key!r}: {name} cell node {n}: edge {e!r} "
+                        raise ArchError(f"{self.name}: key {short_repr(key)}: {name} cell node {n}: edge {short_repr(e)} "
                                         "must be 'op_name~input_state'")
                     edges.append((m.group(1), int(m.group(2))))
             cells[name] = edges
         missing = [c for c in CELLS if c not in cells]
         if missing:
-            raise ArchError(f"{self.name}: key {key!r} lacks the {' and '.join(missing)} cell")
+            raise ArchError(f"{self.name}: key {short_repr(key)} lacks the {' and '.join(missing)} cell")
         return self.from_genotype({"normal": cells["conv"], "reduce": cells["enhance"]})
 
     # -- networks and cost --------------------------------------------------------

@@ -67,6 +67,7 @@ import torch.nn as nn
 from ..errors import ArchError
 from ..ops.mbconv import MBConv
 from ..registry import SPACES
+from .base import short_repr
 from .op_choice import OpChoiceSpace, conv_out_size, stage_layer_shapes
 
 #: Operator names, indexed by gene value (upstream ``blocks_keys``).
@@ -225,10 +226,10 @@ class BNNASImageNetSpace(OpChoiceSpace):
         try:
             arch = tuple(int(t) for t in _SEP.split(text)) if text else ()
         except ValueError:
-            raise ArchError(f"{self.name}: cannot parse architecture key {key!r}; expected "
+            raise ArchError(f"{self.name}: cannot parse architecture key {short_repr(key)}; expected "
                             f"{self.num_genes} comma-separated ints such as {self.example_key()!r}") from None
         if len(arch) != self.num_genes:
-            raise ArchError(f"{self.name}: key {key!r} has {len(arch)} genes, expected {self.num_genes}")
+            raise ArchError(f"{self.name}: key {short_repr(key)} has {len(arch)} genes, expected {self.num_genes}")
         return self.validate(arch)
 
     @staticmethod

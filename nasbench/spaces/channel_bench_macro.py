@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from ..registry import SPACES
+from .base import short_repr
 from .width import WidthSpace
 
 
@@ -134,9 +135,9 @@ class ChannelBenchMacroSpace(WidthSpace):
 
     def decode(self, key) -> tuple:
         key = str(key)
-        if len(key) != self.num_genes or not key.isdigit():
-            raise ArchError(f"{self.name}: key {key!r} must be {self.num_genes} digits, each in 1..4")
+        if len(key) != self.num_genes or not (key.isascii() and key.isdigit()):
+            raise ArchError(f"{self.name}: key {short_repr(key)} must be {self.num_genes} digits, each in 1..4")
         for i, ch in enumerate(key):
             if int(ch) not in self.choices(i):
-                raise ArchError(f"{self.name}: key {key!r}: digit {i + 1} is {ch}, allowed values are 1..4")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: digit {i + 1} is {ch}, allowed values are 1..4")
         return tuple(int(ch) for ch in key)

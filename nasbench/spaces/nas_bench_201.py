@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import ArchError
 from ..registry import SPACES
-from .base import SearchSpace
+from .base import SearchSpace, short_repr
 
 #: NB201 operation names, indexed by gene value.
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -146,27 +146,27 @@ class NASBench201Space(SearchSpace):
                 the key and the bad part).
         """
         if not isinstance(key, str):
-            raise ArchError(f"{self.name}: key {key!r} must be an arch string like "
+            raise ArchError(f"{self.name}: key {short_repr(key)} must be an arch string like "
                             "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...|'")
         s = key.strip()
         if s.startswith("Structure(") and s.endswith(")") and " with " in s:
             s = s[s.index(" with ") + len(" with "):-1].strip()
         nodes = s.split("+")
         if len(nodes) != 3:
-            raise ArchError(f"{self.name}: key {key!r} must have 3 '+'-separated nodes, got {len(nodes)}")
+            raise ArchError(f"{self.name}: key {short_repr(key)} must have 3 '+'-separated nodes, got {len(nodes)}")
         arch = []
         for i, node in enumerate(nodes, start=1):
             if len(node) < 2 or node[0] != "|" or node[-1] != "|":
-                raise ArchError(f"{self.name}: key {key!r}: node {i} {node!r} must be enclosed in '|'")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: node {i} {node!r} must be enclosed in '|'")
             edges = node[1:-1].split("|")
             if len(edges) != i:
-                raise ArchError(f"{self.name}: key {key!r}: node {i} must have {i} input edges, got {len(edges)}")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: node {i} must have {i} input edges, got {len(edges)}")
             for j, e in enumerate(edges):
                 op, sep, src = e.partition("~")
                 if not sep or src != str(j):
-                    raise ArchError(f"{self.name}: key {key!r}: edge {e!r} of node {i} must be 'op~{j}'")
+                    raise ArchError(f"{self.name}: key {short_repr(key)}: edge {e!r} of node {i} must be 'op~{j}'")
                 if op not in OPS:
-                    raise ArchError(f"{self.name}: key {key!r}: unknown op {op!r}; allowed ops are {list(OPS)}")
+                    raise ArchError(f"{self.name}: key {short_repr(key)}: unknown op {op!r}; allowed ops are {list(OPS)}")
                 arch.append(OPS.index(op))
         return tuple(arch)
 

@@ -45,6 +45,7 @@ import torch.nn as nn
 from ..errors import ArchError
 from ..ops.mbconv import MBConv
 from ..registry import SPACES
+from .base import short_repr
 from .op_choice import OpChoiceSpace, conv_out_size
 
 #: Operator names, indexed by gene value (upstream ``candidate_OP``).
@@ -180,11 +181,11 @@ class NASBenchMacroSpace(OpChoiceSpace):
         """
         key = str(key)
         if len(key) != self.num_genes:
-            raise ArchError(f"{self.name}: key {key!r} has {len(key)} characters, "
+            raise ArchError(f"{self.name}: key {short_repr(key)} has {len(key)} characters, "
                             f"expected {self.num_genes} digits, each in 0..2")
         for i, ch in enumerate(key):
             if ch not in "012":
-                raise ArchError(f"{self.name}: key {key!r}: position {i + 1} is {ch!r}, allowed values are 0..2")
+                raise ArchError(f"{self.name}: key {short_repr(key)}: position {i + 1} is {ch!r}, allowed values are 0..2")
         return tuple(int(ch) for ch in key)
 
     def canonical(self, arch) -> tuple:

@@ -33,11 +33,13 @@ with 50 classes; FLOPs thop-style at 128x128), which reproduces the pickles'
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ArchError
 from ..registry import SPACES
-from .base import SearchSpace
+from .base import SearchSpace, gene_value, short_repr
 
 #: legal values of a count gene (module repeats n_b, BasicBlocks per branch c)
 COUNTS = (1, 2, 3, 4)
@@ -128,20 +130,11 @@ class NASBenchMRSpace(SearchSpace):
         try:
             vals = list(arch)
         except TypeError:
-            raise ArchError(f"{self.name}: architecture {arch!r} is not a sequence of ints") from None
-        out = []
-        for i, a in enumerate(vals):
-            if isinstance(a, (bool, np.bool_)):
-                raise ArchError(f"{self.name}: gene {i} ({GENE_NAMES[i] if i < CODE_LEN else '?'}) is a bool")
-            try:
-                ai = int(a)
-            except (TypeError, ValueError):
-                raise ArchError(f"{self.name}: gene {i} of {arch!r} is {a!r}, not an int") from None
-            if ai != a:
-                raise ArchError(f"{self.name}: gene {i} of {arch!r} is {a!r}, not an integer value")
-            out.append(ai)
-        if len(out) != CODE_LEN:
-            raise ArchError(f"{self.name}: code {arch!r} has {len(out)} genes, expected {CODE_LEN}")
+            raise ArchError(f"{self.name}: architecture {short_repr(arch)} is not a sequence of ints") from None
+        if len(vals) != CODE_LEN:
+            raise ArchError(f"{self.name}: code {short_repr(arch)} has {len(vals)} genes, expected {CODE_LEN}")
+        out = [gene_value(self.name, arch, i, a)
+               for i, a in enumerate(vals)]
         for i, a in enumerate(out):
             allowed = self.choices(i)
             if a not in allowed:
@@ -163,28 +156,28 @@ class NASBenchMRSpace(SearchSpace):
     def decode(self, key) -> tuple:
         """NCP code string -> 27-int code; :class:`ArchError` names the bad group/position."""
         if not isinstance(key, str):
-            raise ArchError(f"{self.name}: key {key!r} is not a string; {_STRING_HELP}")
+            raise ArchError(f"{self.name}: key {short_repr(key)} is not a string; {_STRING_HELP}")
         groups = key.strip().split("-")
         if len(groups) != NUM_BRANCHES + 2:
-            raise ArchError(f"{self.name}: key {key!r} has {len(groups)} groups; {_STRING_HELP}")
+            raise ArchError(f"{self.name}: key {short_repr(key)} has {len(groups)} groups; {_STRING_HELP}")
         parsed = []
         for gi, g in enumerate(groups):
             try:
                 parsed.append([int(t) for t in g.split("_")])
             except ValueError:
-                raise ArchError(f"{self.name}: key {key!r}: group {gi} {g!r} is not '_'-separated ints") from None
+                raise ArchError(f"{self.name}: key {short_repr(key)}: group {gi} {g!r} is not '_'-separated ints") from None
         if len(parsed[0]) != 2:
-            raise ArchError(f"{self.name}: key {key!r}: group 0 {groups[0]!r} must be 'in0_in1' (2 ints)")
+            raise ArchError(f"{self.name}: key {short_repr(key)}: group 0 {groups[0]!r} must be 'in0_in1' (2 ints)")
         if len(parsed[-1]) != 1:
-            raise ArchError(f"{self.name}: key {key!r}: last group {groups[-1]!r} must be one int (head channels)")
+            raise ArchError(f"{self.name}: key {short_repr(key)}: last group {groups[-1]!r} must be one int (head channels)")
         code = list(parsed[0])
         for b in range(1, NUM_BRANCHES + 1):
             g = parsed[b]
             if len(g) != 2 + 2 * b:
-                raise ArchError(f"{self.name}: key {key!r}: group {b} {groups[b]!r} has {len(g)} ints, expected "
+                raise ArchError(f"{self.name}: key {short_repr(key)}: group {b} {groups[b]!r} has {len(g)} ints, expected "
                                 f"{2 + 2 * b} (n, b={b}, {b} conv counts, {b} channel widths)")
             if g[1] != b:
-                raise ArchError(f"{self.name}: key {key!r}: group {b} {groups[b]!r} has branch count {g[1]}, "
+                raise ArchError(f"{self.name}: key {short_repr(key)}: group {b} {groups[b]!r} has branch count {g[1]}, "
                                 f"expected {b}")
             code += [g[0]] + g[2:]
         code += parsed[-1]
@@ -252,7 +245,8 @@ class NASBenchMRSpace(SearchSpace):
         return round_code(vec)
 
     def __iter__(self):
-        raise NotImplementedError(f"{self.name}: the code space has {len(self):.3g} members; "
+        n = math.prod(len(self.choices(i)) for i in range(CODE_LEN))  # len() cannot exceed sys.maxsize
+        raise NotImplementedError(f"{self.name}: the code space has {n:.3g} members; "
                                   "iterate the benchmark's keys instead")
 
     # -- cost and networks ------------------------------------------------------------

@@ -47,7 +47,7 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from ..registry import SPACES
-from .base import SearchSpace
+from .base import SearchSpace, short_repr
 
 #: Channel choices of every searchable layer (channels, ascending).
 CHANNELS = (8, 16, 24, 32, 40, 48, 56, 64)
@@ -240,18 +240,19 @@ class NATSSizeSpace(SearchSpace):
                 (the message names the key and the bad position).
         """
         if not isinstance(key, str):
-            raise ArchError(f"{self.name}: key {key!r} must be a string 'c1:c2:c3:c4:c5'")
+            raise ArchError(f"{self.name}: key {short_repr(key)} must be a string 'c1:c2:c3:c4:c5'")
         parts = key.split(":")
         if len(parts) != NUM_LAYERS:
-            raise ArchError(f"{self.name}: key {key!r} must have {NUM_LAYERS} ':'-separated channel counts, "
+            raise ArchError(f"{self.name}: key {short_repr(key)} must have {NUM_LAYERS} ':'-separated channel counts, "
                             f"got {len(parts)}")
         arch = []
         for i, p in enumerate(parts):
-            if not p.isdigit():
-                raise ArchError(f"{self.name}: key {key!r}: layer {i + 1} is {p!r}, not an integer")
+            if not (p.isascii() and p.isdigit()) or len(p) > 9:
+                raise ArchError(f"{self.name}: key {short_repr(key)}: layer {i + 1} is {short_repr(p)}, not an "
+                                f"integer from {CHANNELS[0]} to {CHANNELS[-1]}")
             c = int(p)
             if c not in CHANNELS:
-                raise ArchError(f"{self.name}: key {key!r}: layer {i + 1} has {c} channels, "
+                raise ArchError(f"{self.name}: key {short_repr(key)}: layer {i + 1} has {c} channels, "
                                 f"allowed values are {list(CHANNELS)}")
             arch.append(c)
         return tuple(arch)
