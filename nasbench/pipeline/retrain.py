@@ -40,7 +40,7 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     tr, va = datasets["train"], datasets["val"]
     train_all = InMemoryImages(torch.cat([tr.images, va.images]), torch.cat([tr.targets, va.targets]), tr.classes)
     net = space.build(arch)
-    loader = make_loader(cfg, train_all, True, dist)
+    loader = make_loader(cfg, train_all, True, dist, cutout=cfg.retrain.cutout)
     logger = RunLogger(out, rank=dist.rank)
     logger.info("retraining %s (%.2fM params, %.1fM MACs) on %d images", space.encode(arch),
                 space.params(arch) / 1e6, space.flops(arch) / 1e6, len(train_all))
