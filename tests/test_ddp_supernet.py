@@ -191,6 +191,12 @@ class _Halves(torch.nn.Module):
     def cell_weights(self, cell):
         return self.net.cell_weights(cell)
 
+    def parameter_free_shares(self):
+        return self.net.parameter_free_shares()
+
+    def genotype(self):
+        return self.net.genotype()
+
 
 class _ShardLoader:
     """Architecture batches: this rank's contiguous shard of fixed global batches (as BatchLoader shards)."""

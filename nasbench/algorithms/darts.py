@@ -57,6 +57,15 @@ Each step:
    (:func:`nasbench.engine.trainer.build_optimizer` leaves out
    ``module.arch_parameters()``).
 
+The supernet is any DARTS-family one (``space.family == "darts"``): BNAS-v2's
+broad network, or the NAS-Bench-201 cell supernet (``space.type:
+nas_bench_201_darts``, plain DARTS / PC-DARTS on a benchmarked cell space). It
+provides ``arch_parameters()``, ``parameter_free_shares()`` (logged every
+step) and ``genotype()`` or ``found_arch()``; at the end of every epoch the
+argmax architecture and those shares are appended to :attr:`BNASv2.arch_history`
+(saved in the checkpoint, read by ``tools/darts_trajectory.py``; nothing in
+training reads it).
+
 Partial channels and edge normalisation (BNAS-v2 PC) are a property of the
 supernet (``space.kwargs.partial``); this algorithm drives both variants, and
 with ``confidence: false`` it is plain DARTS (first or second order) on the
@@ -124,6 +133,8 @@ class BNASv2(SupernetAlgorithm):
         self._arch_iter, self._arch_next = None, None
         self.arch_optimizer = None
         self._pending_state = None
+        #: per epoch end: ``{"epoch", "step", "arch" (genes), pfree shares}`` (:meth:`_record_epoch`)
+        self.arch_history = []
 
     # -- pipeline and trainer hooks ---------------------------------------------
     def train_loader(self, make_loader):
@@ -174,12 +185,12 @@ class BNASv2(SupernetAlgorithm):
         ``arch_loss`` is ``L_val(w', alpha)`` before the confidence scaling, and
         ``arch_confidence`` the factor on it) and the mean
         softmax weight on parameter-free operations per cell type
-        (``pfree_conv``, ``pfree_enhance``), which rises when DARTS collapses.
+        (``module.parameter_free_shares()``: ``pfree_conv``, ``pfree_enhance`` for
+        BNAS-v2; ``pfree``, ``pfree_argmax`` for NAS-Bench-201 cells), which rises when DARTS collapses.
 
         Raises:
             RuntimeError: no :attr:`arch_loader` was attached.
         """
-        from ..supernets.darts import parameter_free_share
         images, targets = batch
         module = ctx.module
         if self.arch_optimizer is None:
@@ -211,9 +222,9 @@ class BNASv2(SupernetAlgorithm):
         with ctx.autocast():
             loss = self.criterion(ctx.model(images), targets)
         ctx.backward(loss)
-        with torch.no_grad():
-            out["pfree_conv"] = parameter_free_share(module.cell_weights("conv")[0])
-            out["pfree_enhance"] = parameter_free_share(module.cell_weights("enhance")[0])
+        out.update(module.parameter_free_shares())
+        if ctx.steps_per_epoch and ((ctx.step + 1) % ctx.steps_per_epoch == 0 or ctx.step + 1 == ctx.total_steps):
+            self._record_epoch(module, ctx)
         out["loss"] = loss.detach()
         return out
 
@@ -287,10 +298,21 @@ class BNASv2(SupernetAlgorithm):
             d_alpha = [d - (gp - gn) / (2 * eps) for d, gp, gn in zip(d_alpha, *grads_pm)]
         return _mean_over_ranks(d_alpha), val_loss.detach()
 
+    def _record_epoch(self, module, ctx) -> None:
+        """Append the argmax architecture and the parameter-free shares at the end of an epoch
+        to :attr:`arch_history` (saved with the checkpoint; read by ``tools/darts_trajectory.py``).
+        Bookkeeping only: nothing in training reads it."""
+        arch = (module.found_arch()[0] if hasattr(module, "found_arch")
+                else self.space.from_genotype(module.genotype()))
+        self.arch_history.append({"epoch": int(ctx.epoch), "step": int(ctx.step) + 1,
+                                  "arch": [int(a) for a in arch], **module.parameter_free_shares()})
+
     def state_dict(self) -> dict:
-        return {"arch_optimizer": None if self.arch_optimizer is None else self.arch_optimizer.state_dict()}
+        return {"arch_optimizer": None if self.arch_optimizer is None else self.arch_optimizer.state_dict(),
+                "arch_history": list(self.arch_history)}
 
     def load_state_dict(self, d: dict) -> None:
+        self.arch_history = list((d or {}).get("arch_history", []))
         st = (d or {}).get("arch_optimizer")
         if st is None:
             return
