@@ -38,7 +38,7 @@ Writes ``DIR/gpu_check.json``::
 and ``DIR/gpu_check.txt`` (the tables printed at the end). Exit status 0 when every
 row that was not skipped passed, 1 otherwise, 2 for bad arguments (``--device cuda``
 without CUDA: nothing is written). A variant refused as not implemented (a tool's
-``error:`` line containing "not implemented", e.g. BNAS-v2 second order today) is
+``error:`` line containing "not implemented") is
 reported ``passed: false, skipped: true`` with the message, and does not fail the run.
 
 ``--device cpu`` is the reduced form run by the test suite: tiny batches, a few steps,
@@ -146,7 +146,7 @@ VARIANTS = (
     Variant("bnas_v2", "bnas_v2", "configs/bnas_v2/cifar10_cpu.yaml",
             paper=(PaperConfig("configs/bnas_v2/cifar10.yaml"), PaperConfig("configs/bnas_v2/cifar10_pc.yaml"))),
     Variant("bnas_v2_unrolled", "bnas_v2", "configs/bnas_v2/cifar10_cpu.yaml", opts=("algorithm.unrolled=true",),
-            paper=(PaperConfig("configs/bnas_v2/cifar10.yaml"),),
+            paper=(PaperConfig("configs/bnas_v2/cifar10_unrolled.yaml"),),
             note="second-order (unrolled) DARTS"),
     Variant("bossnas_nats", "bossnas", "configs/bossnas/nats_cifar10_cpu.yaml",
             opts=("algorithm.epochs_per_block=2", "algorithm.interval=2", "algorithm.bn_batch_size=8",

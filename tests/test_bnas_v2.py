@@ -231,12 +231,162 @@ def test_parameter_free_share():
 
 def test_config_errors():
     space = space_of()
-    with pytest.raises(ConfigError, match="unrolled"):
-        build_algorithm({"type": "bnas_v2", "unrolled": True}, space)
+    alg = build_algorithm({"type": "bnas_v2", "unrolled": True}, space)
+    net = space.build_supernet()
+    ctx = _Ctx(net)
+    ctx.optimizer = torch.optim.Adam(net.parameters())
+    alg.arch_loader = _ArchLoader(*_batch())
+    with pytest.raises(ConfigError, match="SGD"):  # second order looks ahead one step of the trainer's SGD
+        alg.train_step(ctx, _batch())
     with pytest.raises(ConfigError, match="DARTS"):
         build_algorithm({"type": "bnas_v2"}, build_space({"type": "nas_bench_macro"}))
     with pytest.raises(ConfigError, match="divide"):
         space_of(search_channels=6, partial=4)
+
+
+# ----------------------------------------------------------------------------- second order
+def _smooth(module):
+    """ReLU -> softplus and max -> average pooling: finite differences need a smooth loss (a ReLU kink
+    crossed inside the finite-difference step adds a jump of O(1 / step) to the estimate)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, nn.Softplus(beta=2.0))
+        elif isinstance(child, nn.MaxPool2d):
+            setattr(module, name, nn.AvgPool2d(3, child.stride, 1))
+        else:
+            _smooth(child)
+    return module
+
+
+def _tiny_problem(sgd):
+    """A float64 search network of width 2 on 8x8 images, its weight SGD with a momentum buffer, two batches."""
+    torch.manual_seed(0)
+    net = _smooth(BroadSearchNetwork(2, num_classes=3)).double()
+    with torch.no_grad():
+        for a in net.arch_parameters():
+            a.normal_(0, 0.5)  # away from uniform, so every term of the hypergradient matters
+    opt = build_optimizer(net, dict(lr=0.05, **sgd), fused=False)
+    xt, yt = torch.randn(4, 3, 8, 8, dtype=torch.float64), torch.randint(0, 3, (4,))
+    xv, yv = torch.randn(4, 3, 8, 8, dtype=torch.float64), torch.randint(0, 3, (4,))
+    F.cross_entropy(net(xv), yv).backward()  # one earlier step: momentum buffers exist
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    from nasbench.engine.context import StepContext
+    ctx = StepContext(model=net, module=net, optimizer=opt)
+    return net, opt, ctx, (xt, yt, xv, yv)
+
+
+def _brute_force_val_loss(net, opt, alphas, xt, yt, xv, yv):
+    """L_val(w', alpha) with w' from a real step of a copy of ``opt`` on grad_w L_train(w, alpha)."""
+    import copy
+    m = copy.deepcopy(net)
+    with torch.no_grad():
+        for a, v in zip(m.arch_parameters(), alphas):
+            a.copy_(v)
+    arch = {id(a) for a in m.arch_parameters()}
+    weights = [p for p in m.parameters() if id(p) not in arch]
+    groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [weights[i] for i in idx]}
+              for g, idx in zip(opt.param_groups, _group_index(net, opt))]
+    o = torch.optim.SGD(groups)
+    o.load_state_dict(copy.deepcopy(opt.state_dict()))  # deep: load_state_dict would share the buffers
+    F.cross_entropy(m(xt), yt).backward()
+    o.step()
+    with torch.no_grad():
+        return F.cross_entropy(m(xv), yv).item()
+
+
+def _group_index(net, opt):
+    arch = {id(a) for a in net.arch_parameters()}
+    pos = {id(p): i for i, p in enumerate(p for p in net.parameters() if id(p) not in arch)}
+    return [[pos[id(p)] for p in g["params"]] for g in opt.param_groups]
+
+
+@pytest.mark.parametrize("sgd", [dict(momentum=0.0, weight_decay=0.0, nesterov=False),  # w - xi grad L_train
+                                 dict(momentum=0.9, weight_decay=3e-4, nesterov=False),  # DARTS' form
+                                 dict(momentum=0.9, weight_decay=3e-4, nesterov=True, no_wd_bn=True)],
+                         ids=["plain", "momentum_wd", "nesterov_groups"])
+def test_unrolled_hypergradient_matches_brute_force_finite_differences(sgd):
+    """d/dalpha L_val(w - xi (m buf + grad L_train(w, alpha) + wd w), alpha) by central differences of the
+    whole function (a real SGD step per evaluation), float64: the second-order gradient agrees along
+    random and coordinate directions to O(r^2) of its finite-difference Hessian-vector product."""
+    net, opt, ctx, (xt, yt, xv, yv) = _tiny_problem(sgd)
+    alg = BNASv2(space_of(), unrolled=True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    bufs = [opt.state[p]["momentum_buffer"].clone() for g in opt.param_groups for p in g["params"]
+            if "momentum_buffer" in opt.state[p]]
+    grads, val_loss = alg.unrolled_arch_grads(ctx, xt, yt, xv, yv)
+    # nothing of the network or the optimizer changed (no copy of the network either)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert all(p.grad is None for p in net.parameters() if not any(p is a for a in net.arch_parameters()))
+    assert all(torch.equal(b, opt.state[p]["momentum_buffer"]) for b, p in
+               zip(bufs, [p for g in opt.param_groups for p in g["params"] if "momentum_buffer" in opt.state[p]]))
+    alpha0 = [a.detach().clone() for a in net.arch_parameters()]
+    assert val_loss.item() == pytest.approx(_brute_force_val_loss(net, opt, alpha0, xt, yt, xv, yv), rel=1e-12)
+    alg.unrolled_r = 1e-4  # DARTS' 0.01 leaves an O(r^2) error of about 0.3% here; 1e-4 about 3e-7
+    fine, _ = alg.unrolled_arch_grads(ctx, xt, yt, xv, yv)
+    first_order = torch.autograd.grad(F.cross_entropy(net(xv), yv), net.arch_parameters())
+    g = torch.Generator().manual_seed(1)
+    directions = [[torch.randn(a.shape, generator=g, dtype=a.dtype) for a in alpha0] for _ in range(3)]
+    for k, idx in ((0, (0, 4)), (1, (13, 7))):  # two coordinates
+        e = [torch.zeros_like(a) for a in alpha0]
+        e[k][idx] = 1.0
+        directions.append(e)
+    h = 1e-5
+    for d in directions:
+        plus = _brute_force_val_loss(net, opt, [a + h * di for a, di in zip(alpha0, d)], xt, yt, xv, yv)
+        minus = _brute_force_val_loss(net, opt, [a - h * di for a, di in zip(alpha0, d)], xt, yt, xv, yv)
+        brute = (plus - minus) / (2 * h)
+        dot = lambda gs: sum(float((gi * di).sum()) for gi, di in zip(gs, d))  # noqa: E731
+        assert dot(fine) == pytest.approx(brute, rel=1e-5, abs=1e-8)
+        assert dot(grads) == pytest.approx(brute, rel=2e-2, abs=1e-4)
+    # the second-order term matters here: the first-order gradient is far off
+    gap = max(float((a - b).abs().max()) for a, b in zip(first_order, fine))
+    assert gap > 100 * max(float((a - b).abs().max()) for a, b in zip(grads, fine))
+
+
+@pytest.mark.parametrize("kw", [dict(momentum=0.9, nesterov=False, dampening=0.0),
+                                dict(momentum=0.9, nesterov=True), dict(momentum=0.8, dampening=0.3),
+                                dict(momentum=0.0)])
+def test_sgd_lookahead_is_torchs_sgd_step(kw):
+    from nasbench.algorithms.darts import sgd_lookahead
+    torch.manual_seed(0)
+    ps = [nn.Parameter(torch.randn(3, 4, dtype=torch.float64)), nn.Parameter(torch.randn(5, dtype=torch.float64)),
+          nn.Parameter(torch.randn(2, dtype=torch.float64))]
+    opt = torch.optim.SGD([{"params": ps[:2], "weight_decay": 0.1}, {"params": ps[2:], "lr": 0.3}], lr=0.05, **kw)
+    for step in range(3):  # the first step has no momentum buffer yet
+        grads = [torch.randn_like(p) for p in ps[:2]] + [None]  # a parameter without gradient is not stepped
+        new, eta = sgd_lookahead(opt, ps, grads)
+        for p, g in zip(ps, grads):
+            p.grad = g
+        opt.step()
+        assert all(torch.allclose(a, p, atol=1e-14, rtol=0) for a, p in zip(new, ps)), step
+        assert eta[2] is None and not new[0].requires_grad
+        m, tau = kw["momentum"], kw.get("dampening", 0.0)
+        slope = 1.0 if not m else (1.0 if step == 0 else 1.0 - tau)
+        if kw.get("nesterov"):
+            slope = 1.0 + m * slope
+        assert eta[0] == pytest.approx(0.05 * slope)
+
+
+def test_unrolled_step_scales_the_loss_by_the_confidence_not_adams_lr():
+    """Reference second order: L_val * confidence, Adam at arch_lr (module doc: Adam undoes most of it)."""
+    outs, grads = {}, {}
+    for conf in (False, True):
+        alg, net = _algo_and_net(confidence=conf, unrolled=True)
+        ctx = _Ctx(net, epoch=1, steps_per_epoch=10, total_steps=40)
+        ctx.optimizer = build_optimizer(net, dict(lr=0.1, momentum=0.9, weight_decay=3e-4))
+        seen = []
+        alg.setup(net, None)
+        alg.arch_optimizer.register_step_pre_hook(
+            lambda o, a, k: seen.append([p.grad.clone() for p in o.param_groups[0]["params"]]))
+        outs[conf] = alg.train_step(ctx, _batch())
+        grads[conf] = seen[0]
+    assert outs[True]["arch_lr"] == outs[False]["arch_lr"] == 0.01
+    assert outs[True]["arch_confidence"] == pytest.approx((2 / 4) ** 2) and outs[False]["arch_confidence"] == 1
+    assert outs[True]["arch_loss"] == outs[False]["arch_loss"]  # logged before the scaling
+    for a, b in zip(grads[True], grads[False]):
+        assert torch.allclose(a, 0.25 * b, rtol=1e-4, atol=1e-9)
+    assert {"loss", "arch_loss", "arch_lr", "pfree_conv", "pfree_enhance"} <= set(outs[True])
 
 
 # ----------------------------------------------------------------------------- tools
@@ -284,6 +434,29 @@ def test_tools_end_to_end_and_exact_resume(data_root, tmp_path):
     rdir = tmp_path / "retrain"
     run_tool("retrain.py", "--cfg", CFG, "--arch", sdir / "result.json", "--out", rdir, "--opts", *opts)
     assert json.loads((rdir / "result.json").read_text())["params"] == res["params"]
+
+
+def test_unrolled_search_resumes_exactly(data_root, tmp_path):
+    """Second order, stopped after 3 of 4 steps (mid-epoch, with momentum buffers and Adam moments) and
+    resumed: the same alphas and weights, bit for bit, as the uninterrupted run."""
+    from nasbench.config import load_config
+    from nasbench.pipeline import train_supernet
+    opts = [f"data.root={data_root}", "data.train_size=32", "data.val_size=32", "data.test_size=32",
+            "data.batch_size=16", "train.epochs=2", "train.log_interval=1", "train.ckpt_interval=100",
+            "algorithm.unrolled=true", "space.search_channels=4"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    train_supernet(load_config(CFG, opts), full)
+    train_supernet(load_config(CFG, opts), part, stop_after=3)
+    train_supernet(load_config(CFG, opts), part, resume=True)
+    a = torch.load(full / "checkpoints/last.pth", weights_only=False)
+    b = torch.load(part / "checkpoints/last.pth", weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    logs = [json.loads(line) for line in (full / "log.jsonl").read_text().splitlines()]
+    conf = [r["train/arch_confidence"] for r in logs if "train/arch_confidence" in r]
+    assert conf == pytest.approx([0.25, 0.25, 1.0, 1.0])  # CLR on the loss: ((epoch + 1) / 2) ** 2
+    assert [r["train/arch_lr"] for r in logs if "train/arch_lr" in r] == pytest.approx([6e-4] * 4)  # Adam's lr fixed
 
 
 def test_per_architecture_evaluators_do_not_fit_a_darts_supernet():

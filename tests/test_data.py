@@ -29,6 +29,7 @@ from nasbench.data import (
     resolve_dir_from_archive,
     resolve_file,
     safe_extract,
+    cutout,
     shift_flip,
     split_train_val,
 )
@@ -463,3 +464,102 @@ def test_prepare_data_missing_archive_exits_2(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cifar10-jpg.tar.gz" in lines[0] and "not found" in lines[0]
+
+
+# --------------------------------------------------------------------------- Cutout
+
+
+def _darts_cutout(img: np.ndarray, y: int, x: int, length: int) -> np.ndarray:
+    """DARTS ``utils.Cutout.__call__`` (cnn/utils.py) with the centre given instead of drawn."""
+    h, w = img.shape[1], img.shape[2]
+    mask = np.ones((h, w), np.float32)
+    y1, y2 = np.clip(y - length // 2, 0, h), np.clip(y + length // 2, 0, h)
+    x1, x2 = np.clip(x - length // 2, 0, w), np.clip(x + length // 2, 0, w)
+    mask[y1:y2, x1:x2] = 0.0
+    return img * mask[None]
+
+
+@pytest.mark.parametrize("length", [16, 5, 1])
+def test_cutout_is_dartss_cutout(length):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, 7, 9, generator=g) + 5.0
+    cy, cx = torch.randint(0, 7, (40,), generator=g), torch.randint(0, 9, (40,), generator=g)
+    cy[:4], cx[:4] = torch.tensor([0, 6, 0, 6]), torch.tensor([0, 8, 8, 0])  # the corners
+    out = cutout(x.clone(), cy, cx, length)
+    ref = np.stack([_darts_cutout(x[b].numpy(), int(cy[b]), int(cx[b]), length) for b in range(40)])
+    assert np.array_equal(out.numpy(), ref)
+    assert torch.equal(cutout(x.clone(), cy, cx, 0), x)
+
+
+def _cut_boxes(x):
+    """Per image the zeroed rectangle ``(y1, y2, x1, x2)``; asserts the zeros form one rectangle in all channels."""
+    zero = x == 0
+    assert torch.equal(zero, zero[:, :1].expand_as(zero))
+    m = zero[:, 0]
+    rows, cols = m.any(2), m.any(1)
+    assert torch.equal(m, rows[:, :, None] & cols[:, None, :])
+    boxes = []
+    for r, c in zip(rows, cols):
+        ry, rx = r.nonzero().flatten(), c.nonzero().flatten()
+        assert len(ry) == int(ry[-1] - ry[0]) + 1 and len(rx) == int(rx[-1] - rx[0]) + 1  # contiguous
+        boxes.append((int(ry[0]), int(ry[-1]) + 1, int(rx[0]), int(rx[-1]) + 1))
+    return boxes
+
+
+def test_batchloader_cutout_counts_positions_and_determinism():
+    """Length 16 on 32x32: one square per image (clipped at the borders), centres uniform over the
+    32 x 32 pixels, zeroed after normalisation; the draws are a function of (seed, epoch, batch)."""
+    n = 4096
+    white = InMemoryImages(torch.full((n, 3, 32, 32), 255, dtype=torch.uint8), torch.zeros(n, dtype=torch.int64),
+                           ["c"])
+    # mean 0.5: image pixels normalise to 0.5 and the crop's zero padding to -0.5, so 0 marks the cut only
+    kw = dict(shuffle=True, augment=True, seed=3, mean=(0.5,) * 3, std=(1.0,) * 3)
+    x = torch.cat([b for b, _ in BatchLoader(white, 512, cutout=16, **kw).epoch(0)])
+    boxes = _cut_boxes(x)
+    cys = np.array([y1 + 8 if y1 > 0 else y2 - 8 for y1, y2, _, _ in boxes])  # the centre, from the clipped box
+    cxs = np.array([x1 + 8 if x1 > 0 else x2 - 8 for _, _, x1, x2 in boxes])
+    counts = np.array([(y2 - y1) * (x2 - x1) for y1, y2, x1, x2 in boxes])
+    side = lambda c: np.minimum(c + 8, 32) - np.maximum(c - 8, 0)  # noqa: E731
+    assert np.array_equal(counts, side(cys) * side(cxs))
+    assert counts.max() == 256 and counts.min() == 64  # a full square; a corner quarter
+    # E[count] = E[side]^2 = (448 / 32)^2 = 196 pixels for a uniform centre
+    assert abs(counts.mean() - 196) < 3
+    for c in (cys, cxs):  # uniform over 0..31: chi-square (31 dof) below its 0.1% point
+        hist = np.bincount(c, minlength=32)
+        assert len(hist) == 32 and ((hist - n / 32) ** 2 / (n / 32)).sum() < 61.1
+    assert abs(np.corrcoef(cys, cxs)[0, 1]) < 0.05
+    # cutout draws come after the crop/flip draws: outside the square the images are those without cutout
+    plain = torch.cat([b for b, _ in BatchLoader(white, 512, **kw).epoch(0)])
+    assert torch.equal(torch.where(x == 0, plain, x), plain)
+    # deterministic per (seed, epoch, batch): rerun, resume mid-epoch, shards; other seeds/epochs differ
+    ds = _synthetic(n=300)
+    kw = dict(shuffle=True, augment=True, seed=7, cutout=16)
+    a = _all(BatchLoader(ds, 32, **kw).epoch(2))
+    torch.manual_seed(1)
+    assert _same(a, _all(BatchLoader(ds, 32, **kw).epoch(2)))
+    assert _same(a[3:], _all(BatchLoader(ds, 32, **kw).epoch(2, start=3)))
+    r0 = _all(BatchLoader(ds, 32, rank=0, world_size=2, **kw).epoch(2))
+    r1 = _all(BatchLoader(ds, 32, rank=1, world_size=2, **kw).epoch(2))
+    assert all(torch.equal(torch.cat([x0, x1]), xs) for (xs, _), (x0, _), (x1, _) in zip(a, r0, r1))
+    other = _all(BatchLoader(ds, 32, **{**kw, "seed": 8}).epoch(2))
+    assert not torch.equal(a[0][0] == 0, other[0][0] == 0)
+    with pytest.raises(TypeError):
+        iter(BatchLoader(ds, 32, shuffle=False, augment=False, cutout=16))
+    with pytest.raises(ValueError, match="cutout"):
+        BatchLoader(ds, 32, True, True, cutout=-1)
+
+
+def test_cutout_is_on_in_the_paper_retraining_only():
+    """``retrain.cutout`` reaches the retraining loader only; the paper BNAS-v2 configs set 16."""
+    from nasbench.config import load_config
+    from nasbench.engine.dist import DistInfo
+    from nasbench.pipeline.common import make_loader
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("cifar10.yaml", "cifar10_pc.yaml", "cifar10_unrolled.yaml"):
+        cfg = load_config(repo / "configs/bnas_v2" / name)
+        assert cfg.retrain.cutout == 16, name
+    assert load_config(repo / "configs/bnas_v2/cifar10_cpu.yaml").retrain.cutout == 0
+    one = DistInfo(0, 1, 0, torch.device("cpu"))
+    ds = _synthetic(n=64)
+    assert make_loader(cfg, ds, True, one, cutout=cfg.retrain.cutout).cutout == 16
+    assert make_loader(cfg, ds, True, one).cutout == 0 and make_loader(cfg, ds, False, one, cutout=16).cutout == 0

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from nasbench.engine.checkpoint import load_checkpoint
@@ -146,12 +147,15 @@ def test_spos_and_bnnas_under_two_process_ddp(data_root, tmp_path, bench_root):
     assert moved and {lv for lv, m in moved.items() if m} == {lv for lv in moved if lv in on_path}
 
 
-def test_bnas_v2_under_two_process_ddp(data_root, tmp_path):
+@pytest.mark.parametrize("unrolled", [False, True], ids=["first_order", "second_order"])
+def test_bnas_v2_under_two_process_ddp(data_root, tmp_path, unrolled):
     """BNAS-v2 under torchrun/gloo: each rank takes its architecture batches from its own shard, and
-    the all-reduced alpha gradients leave both ranks with the same Adam state and the same alphas."""
+    the all-reduced alpha gradients leave both ranks with the same Adam state and the same alphas
+    (second order: through the trainer's optimizer in the step context)."""
     cfg = REPO / "configs/bnas_v2/cifar10_cpu.yaml"
     opts = [f"data.root={data_root}", "data.train_size=128", "data.val_size=128", "data.batch_size=32",
-            "train.max_steps=3", "train.ckpt_interval=100", "train.log_interval=1"]
+            "train.max_steps=3", "train.ckpt_interval=100", "train.log_interval=1",
+            f"algorithm.unrolled={str(unrolled).lower()}"]
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                         f"--master_port={_free_port()}", "tools/train_supernet.py", "--cfg", str(cfg),
                         "--out", str(tmp_path / "ddp"), "--opts", *opts], cwd=REPO,
@@ -164,3 +168,118 @@ def test_bnas_v2_under_two_process_ddp(data_root, tmp_path):
     for k in r0:
         assert r0[k]["exp_avg"].abs().max() > 0
         assert torch.allclose(r0[k]["exp_avg"], r1[k]["exp_avg"], rtol=1e-5, atol=1e-9), k
+        if unrolled:  # the second-order gradient is all-reduced as a whole: the same bits on both ranks
+            assert torch.equal(r0[k]["exp_avg"], r1[k]["exp_avg"]), k
+            assert torch.equal(r0[k]["exp_avg_sq"], r1[k]["exp_avg_sq"]), k
+
+
+# ----------------------------------------------------------------------------- second-order DARTS, float64
+class _Halves(torch.nn.Module):
+    """One process standing in for 2 ranks: BN statistics per half batch, as each DDP rank computes them."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        h = len(x) // 2
+        return torch.cat([self.net(x[:h]), self.net(x[h:])])
+
+    def arch_parameters(self):
+        return self.net.arch_parameters()
+
+    def cell_weights(self, cell):
+        return self.net.cell_weights(cell)
+
+    def parameter_free_shares(self):
+        return self.net.parameter_free_shares()
+
+    def genotype(self):
+        return self.net.genotype()
+
+
+class _ShardLoader:
+    """Architecture batches: this rank's contiguous shard of fixed global batches (as BatchLoader shards)."""
+
+    def __init__(self, batches, rank, world):
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self):
+        return len(self.batches)
+
+    def epoch(self, e, start=0):
+        for x, y in self.batches[start:]:
+            n = len(y) // self.world
+            yield x[self.rank * n:(self.rank + 1) * n], y[self.rank * n:(self.rank + 1) * n]
+
+
+def _unrolled_run(rank, world):
+    """3 second-order BNAS-v2 steps (CLR on, confidence 1/4) of a float64 search network of width 4 on
+    8x8 images, global batches of 8: under DDP when ``world`` is 2, else one process with per-half BN."""
+    from nasbench.algorithms import BNASv2
+    from nasbench.engine.context import StepContext
+    from nasbench.engine.optim import build_optimizer
+    from nasbench.spaces import build_space
+    space = build_space({"type": "bnas_v2", "search_channels": 4, "partial": 4})
+    torch.manual_seed(0)
+    net = space.build_supernet().double()
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(8, 3, 8, 8, generator=g, dtype=torch.float64), torch.randint(0, 10, (8,), generator=g))
+               for _ in range(6)]
+    train, val = batches[:3], batches[3:]
+    module = net if world > 1 else _Halves(net)
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else module
+    # the SGD of the weights only (built on the supernet itself, which leaves out its arch_parameters())
+    opt = build_optimizer(net, dict(lr=0.1, momentum=0.9, weight_decay=3e-4, nesterov=False), fused=False)
+    alg = BNASv2(space, arch_lr=0.01, unrolled=True, confidence=True)
+    alg.arch_loader = _ShardLoader(val, rank, world)
+    ctx = StepContext(model=model, module=module, rank=rank,
+                      world_size=world, total_steps=6, steps_per_epoch=3, optimizer=opt)
+    for step, (x, y) in enumerate(train):
+        n = len(y) // world
+        opt.zero_grad(set_to_none=True)
+        ctx.step, ctx.epoch = step, 0
+        alg.train_step(ctx, (x[rank * n:(rank + 1) * n], y[rank * n:(rank + 1) * n]))
+        opt.step()
+    out = {"alpha": [a.detach().clone() for a in net.arch_parameters()],
+           "exp_avg": [st["exp_avg"].clone() for st in alg.arch_optimizer.state_dict()["state"].values()],
+           "weights": {k: p.detach().clone() for k, p in net.named_parameters()}}
+    del model
+    return out
+
+
+def _unrolled_worker(rank, port, path):
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    torch.save(_unrolled_run(rank, 2), f"{path}.{rank}")
+    cleanup()
+
+
+def test_unrolled_bnas_v2_ddp_identical_alphas_and_exact_in_float64(tmp_path):
+    """Second-order DARTS under 2-process gloo DDP: both ranks end with bit-identical alphas (and
+    weights), equal to one process with the same global batches to 1e-10 in float64: the look-ahead
+    step, the finite-difference direction and the result all use global-batch gradients."""
+    import torch.multiprocessing as mp
+    path = tmp_path / "unrolled"
+    mp.start_processes(_unrolled_worker, args=(_free_port(), str(path)), nprocs=2, start_method="spawn")
+    r0, r1 = torch.load(f"{path}.0"), torch.load(f"{path}.1")
+    assert all(torch.equal(a, b) for a, b in zip(r0["alpha"], r1["alpha"]))
+    assert all(torch.equal(v, r1["weights"][k]) for k, v in r0["weights"].items())
+    torch.set_num_threads(1)
+    one = _unrolled_run(0, 1)
+    assert len(one["alpha"]) == 4  # alpha and beta of both cells (partial channels)
+    for a, b in zip(one["exp_avg"], r0["exp_avg"]):
+        assert float((a - b).abs().max()) < 1e-10 * float(a.abs().max())
+    for a, b in zip(one["alpha"], r0["alpha"]):
+        assert float((a - b).abs().max()) < 1e-10
+    init = _unrolled_init_alpha()
+    assert all(float((a - b).abs().max()) > 1e-3 for a, b in zip(one["alpha"], init))  # alphas moved
+
+
+def _unrolled_init_alpha():
+    from nasbench.spaces import build_space
+    space = build_space({"type": "bnas_v2", "search_channels": 4, "partial": 4})
+    torch.manual_seed(0)
+    return [a.detach().double() for a in space.build_supernet().arch_parameters()]

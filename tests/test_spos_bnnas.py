@@ -91,9 +91,10 @@ def test_space_family_matches_the_supernet_it_builds():
     """``family`` is what the pipeline and algorithms dispatch on; it must say which supernet is built."""
     from nasbench.registry import SPACES
     from nasbench.supernets.width import WidthSupernet
-    from nasbench.supernets.darts import BroadSearchNetwork
+    from nasbench.supernets.base import DifferentiableSupernet
     from nasbench.supernets.bossnas_nats import BossNASNATSSupernet
-    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet, "darts": BroadSearchNetwork,
+    # darts: BNAS-v2's broad network or the NAS-Bench-201 cell supernet
+    kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet, "darts": DifferentiableSupernet,
              "blockwise": BossNASNATSSupernet}
     small = {"bnas_v2": {"search_channels": 8}}
     for name in SPACES.names():

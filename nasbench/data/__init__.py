@@ -24,7 +24,7 @@ from .files import (
     resolve_file,
     safe_extract,
 )
-from .loader import BatchLoader, batch_seed, shift_flip
+from .loader import BatchLoader, batch_seed, cutout, shift_flip
 
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "InMemoryImages", "cache_path",
@@ -32,5 +32,5 @@ __all__ = [
     "CIFAR10_JPG_ARCHIVE", "CIFAR10_JPG_DIR", "CIFAR10_JPG_UPSTREAM", "CIFAR10_PYTHON_URL",
     "COMPLETE_MARKER", "MIRROR_ENV", "UnsafeArchiveError", "mirror_dir",
     "resolve_dir_from_archive", "resolve_file", "safe_extract",
-    "BatchLoader", "batch_seed", "shift_flip",
+    "BatchLoader", "batch_seed", "cutout", "shift_flip",
 ]

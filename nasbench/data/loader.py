@@ -7,8 +7,8 @@ in-memory datasets (CIFAR). Everything random is a pure function of
 * the sample order of epoch ``e`` is ``torch.randperm(N)`` drawn from
   ``torch.Generator().manual_seed(seed * 100003 + e)``;
 * the augmentation of global batch ``i`` (per-image crop offsets and flips of
-  the *whole global batch*) is drawn from a generator seeded by a hash of
-  ``(seed, e, i)``.
+  the *whole global batch*, then the Cutout centres) is drawn from a
+  generator seeded by a hash of ``(seed, e, i)``.
 
 Hence batch ``i`` of epoch ``e`` is bit-identical whether or not earlier
 batches were produced (exact resume with ``epoch(e, start=i)``), the global
@@ -26,7 +26,7 @@ import torch
 
 from .cifar import CIFAR10_MEAN, CIFAR10_STD, InMemoryImages
 
-__all__ = ["BatchLoader", "shift_flip", "batch_seed"]
+__all__ = ["BatchLoader", "shift_flip", "cutout", "batch_seed"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -81,6 +81,32 @@ def shift_flip(images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: t
     return out.reshape(b, c, h, w)
 
 
+def cutout(images: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, length: int) -> torch.Tensor:
+    """DeVries & Taylor's Cutout as DARTS' ``utils.Cutout``, vectorised: zero one square per image, in place.
+
+    Image ``b`` gets ``images[b, :, y1:y2, x1:x2] = 0`` with
+    ``y1 = clip(cy[b] - length // 2, 0, H)``, ``y2 = clip(cy[b] + length // 2, 0, H)``
+    and likewise for ``x``: a ``length x length`` square (``length - 1`` when
+    ``length`` is odd, as in DARTS) centred at ``(cy, cx)``, clipped at the
+    borders. DARTS draws the centre uniformly over all ``H x W`` pixels and
+    applies the mask after normalisation, so the square is the mean colour.
+
+    Args:
+        images: ``[B, C, H, W]`` (normalised float in the loader); modified and returned.
+        cy, cx: ``int64 [B]`` centres, ``0 <= cy < H``, ``0 <= cx < W``.
+        length: side of the square, pixels (0 = no-op).
+    """
+    if length <= 0 or images.shape[0] == 0:
+        return images
+    _, _, h, w = images.shape
+    half, dev = int(length) // 2, images.device
+    cy, cx = cy.to(dev, torch.int64)[:, None], cx.to(dev, torch.int64)[:, None]
+    ys, xs = torch.arange(h, device=dev)[None, :], torch.arange(w, device=dev)[None, :]
+    rows = (ys >= cy - half) & (ys < cy + half)                                  # [B, H]
+    cols = (xs >= cx - half) & (xs < cx + half)                                  # [B, W]
+    return images.masked_fill_((rows[:, :, None] & cols[:, None, :])[:, None], 0.0)
+
+
 class BatchLoader:
     """Batches of an :class:`InMemoryImages`, deterministic per (seed, epoch, batch).
 
@@ -100,6 +126,10 @@ class BatchLoader:
             (default CIFAR-10); ``None`` only scales pixels to [0, 1].
         device: device of the yielded tensors.
         pad: padding (= maximum shift) of the crop augmentation, pixels.
+        cutout: side of the Cutout square (:func:`cutout`, after normalisation;
+            centres uniform over the image, drawn after the crop/flip draws of
+            the batch's generator, so ``0`` leaves every other draw unchanged).
+            0 = off. Independent of ``augment``.
 
     Raises:
         ValueError: ``batch_size`` not divisible by ``world_size``, bad rank,
@@ -115,7 +145,7 @@ class BatchLoader:
                  seed: int = 0, drop_last: bool = True, rank: int = 0, world_size: int = 1,
                  mean: Sequence[float] | None = CIFAR10_MEAN,
                  std: Sequence[float] | None = CIFAR10_STD,
-                 device="cpu", pad: int = 4):
+                 device="cpu", pad: int = 4, cutout: int = 0):
         if int(batch_size) <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if int(world_size) <= 0 or not 0 <= int(rank) < int(world_size):
@@ -132,6 +162,9 @@ class BatchLoader:
         self.rank = int(rank)
         self.world_size = int(world_size)
         self.pad = int(pad)
+        self.cutout = int(cutout or 0)
+        if self.cutout < 0:
+            raise ValueError(f"cutout must be >= 0 pixels, got {cutout}")
         self.device = torch.device(device)
         channels = data.images.shape[1]
         mean = (0.0,) * channels if mean is None else tuple(float(m) for m in mean)
@@ -193,12 +226,18 @@ class BatchLoader:
             # uint8 -> float32 is exact, so augmenting the float copy gives the same
             # pixels as augmenting the uint8 batch, and gather is ~5x faster on float
             x = x.float()
-            if self.augment:
+            if self.augment or self.cutout:
                 g = torch.Generator().manual_seed(batch_seed(self.seed, epoch, i))
+            if self.augment:
                 shifts = torch.randint(-self.pad, self.pad + 1, (2, len(idx)), generator=g)
                 flips = torch.randint(0, 2, (len(idx),), generator=g).bool()
                 x = shift_flip(x, shifts[0, lo:hi], shifts[1, lo:hi], flips[lo:hi], self.pad)
-            yield x.mul_(self._scale).sub_(self._shift), y
+            x = x.mul_(self._scale).sub_(self._shift)
+            if self.cutout:  # centres of the whole global batch, then this rank's shard
+                cy = torch.randint(0, x.shape[2], (len(idx),), generator=g)
+                cx = torch.randint(0, x.shape[3], (len(idx),), generator=g)
+                x = cutout(x, cy[lo:hi], cx[lo:hi], self.cutout)
+            yield x, y
 
     def __iter__(self):
         """Iterate epoch 0; only for loaders without shuffling and augmentation (evaluation).
@@ -207,11 +246,11 @@ class BatchLoader:
             TypeError: the loader shuffles or augments (use ``epoch(e)`` so
                 every epoch differs and resumes exactly).
         """
-        if self.shuffle or self.augment:
+        if self.shuffle or self.augment or self.cutout:
             raise TypeError("iterate a shuffling/augmenting BatchLoader with loader.epoch(e)")
         return self.epoch(0)
 
     def __repr__(self) -> str:
         return (f"BatchLoader(n={len(self.data)}, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, augment={self.augment}, seed={self.seed}, "
+                f"shuffle={self.shuffle}, augment={self.augment}, cutout={self.cutout}, seed={self.seed}, "
                 f"rank={self.rank}/{self.world_size}, batches={len(self)})")

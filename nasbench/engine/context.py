@@ -34,6 +34,9 @@ class StepContext:
         total_steps, steps_per_epoch: length of the run, optimizer steps (for
             algorithms with their own epoch-dependent schedules).
         rank, world_size: distributed position (0, 1 in a single process).
+        optimizer: the trainer's weight optimizer (read-only for algorithms: e.g.
+            second-order DARTS looks ahead one SGD step with its lr, momentum
+            buffers and weight decay); None outside a Trainer.
 
     Multi-pass steps under DDP (e.g. BCNet's two paths): run the forward AND
     backward of every pass but the last inside ``with ctx.no_sync():`` -- DDP
@@ -64,6 +67,7 @@ class StepContext:
     steps_per_epoch: int = 0
     rank: int = 0
     world_size: int = 1
+    optimizer: Optional[torch.optim.Optimizer] = None
     _in_no_sync: bool = field(default=False, repr=False)
     _warned: bool = field(default=False, repr=False)
 

@@ -145,7 +145,8 @@ class Trainer:
         self.ctx = StepContext(
             model=self.model, module=module, device=self.device,
             amp_dtype=self.amp_dtype, scaler=self.scaler, rank=self.dist.rank,
-            world_size=self.dist.world_size, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch)
+            world_size=self.dist.world_size, total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch,
+            optimizer=self.optimizer)
         self.drop_path = float(train_value(self.cfg, "drop_path") or 0.0)
         if self.drop_path and not hasattr(module, "drop_path_prob"):
             raise ConfigError(f"drop_path={self.drop_path}: {type(module).__name__} has no drop_path_prob "

@@ -24,7 +24,8 @@ class GenotypeEvaluator(Evaluator):
     :meth:`best_architecture` returns ``(arch, extras)`` with ``extras`` =
     ``{"searcher": "argmax", "genotype": {"conv": [[op, input], ...], "enhance": ...},
     "weights": {cell: [14][8] softmax weights}, "edge_weights": {cell: [14]}}``
-    (edge weights only with partial channels).
+    (edge weights only with partial channels). A supernet with ``found_arch()``
+    (:class:`~nasbench.supernets.nas_bench_201.NB201SearchNetwork`) answers itself.
     """
 
     def __init__(self, supernet):
@@ -49,6 +50,8 @@ class GenotypeEvaluator(Evaluator):
 
     @torch.no_grad()
     def best_architecture(self):
+        if hasattr(self.supernet, "found_arch"):  # a supernet that reads its own encoding (NAS-Bench-201 cells)
+            return self.supernet.found_arch()
         genotype = self.supernet.genotype()
         arch = self.space.from_genotype(genotype)
         extras = {"searcher": "argmax",

@@ -56,14 +56,16 @@ def load_datasets(cfg):
     return {"train": train, "val": val, "test": test, "num_classes": full.num_classes}
 
 
-def make_loader(cfg, data, train, dist, batch_size=None, seed_offset=0) -> BatchLoader:
+def make_loader(cfg, data, train, dist, batch_size=None, seed_offset=0, cutout=0) -> BatchLoader:
     """Seeded :class:`BatchLoader` over ``data``: shuffled, augmented (``data.augment``) and
     sharded over ``dist``'s ranks when ``train``; ``batch_size`` defaults to ``data.batch_size``
-    (train) or ``data.eval_batch_size``."""
+    (train) or ``data.eval_batch_size``. ``cutout``: Cutout side in pixels on training batches
+    only (0 = off; the retraining passes ``retrain.cutout``)."""
     bs = int(batch_size or (cfg.data.batch_size if train else cfg.data.eval_batch_size))
     return BatchLoader(data, bs, shuffle=train, augment=train and cfg.data.augment,
                        seed=int(cfg.seed) + seed_offset, drop_last=train,
-                       rank=dist.rank if train else 0, world_size=dist.world_size if train else 1)
+                       rank=dist.rank if train else 0, world_size=dist.world_size if train else 1,
+                       cutout=int(cutout or 0) if train else 0)
 
 
 def loader_factory(cfg, datasets, dist):

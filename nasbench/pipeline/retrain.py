@@ -40,7 +40,7 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     datasets = load_datasets(cfg)
     tr, va = datasets["train"], datasets["val"]
     train_all = InMemoryImages(torch.cat([tr.images, va.images]), torch.cat([tr.targets, va.targets]), tr.classes)
-    loader = make_loader(cfg, train_all, True, dist)
+    loader = make_loader(cfg, train_all, True, dist, cutout=cfg.retrain.cutout)
     check_steps(cfg.retrain, len(loader), "retrain")
     out = prepare_out(cfg, out, dist)
     net = space.build(arch)

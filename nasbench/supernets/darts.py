@@ -188,6 +188,11 @@ class BroadSearchNetwork(DifferentiableSupernet):
                        else (self.alpha_enhance, self.beta_enhance))
         return F.softmax(alpha, dim=-1), (None if beta is None else self.edge_normalisation(beta))
 
+    @torch.no_grad()
+    def parameter_free_shares(self) -> dict:
+        """``pfree_conv``, ``pfree_enhance``: :func:`parameter_free_share` of each cell's op weights."""
+        return {f"pfree_{cell}": parameter_free_share(self.cell_weights(cell)[0]) for cell in ("conv", "enhance")}
+
     def genotype(self):
         """The discrete cells as a DARTS :class:`~nasbench.ops.darts.Genotype`.
 
