@@ -56,7 +56,7 @@ def check_readable(phase, path):
         from nasbench.evaluators.journal import read_journal
         return f"{len(read_journal(path)[1])} batches"
     from nasbench.engine.checkpoint import load_checkpoint
-    return f"step {load_checkpoint(path, weights_only=True)['step']}"
+    return f"step {load_checkpoint(path)['step']}"
 
 
 def writing(path) -> bool:
@@ -98,7 +98,7 @@ def compare(a, b) -> dict:
     from nasbench.engine.checkpoint import load_checkpoint
     res = {}
     for phase in ("train", "retrain"):
-        ca, cb = (load_checkpoint(d / phase / "checkpoints/last.pth", weights_only=True) for d in (a, b))
+        ca, cb = (load_checkpoint(d / phase / "checkpoints/last.pth") for d in (a, b))
         same_w = ca["model"].keys() == cb["model"].keys() and all(torch.equal(v, cb["model"][k])
                                                                   for k, v in ca["model"].items())
         sa, sb = ca["optimizer"]["state"], cb["optimizer"]["state"]

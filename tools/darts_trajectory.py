@@ -34,7 +34,7 @@ def trajectory(cfg, ckpt) -> dict:
     from nasbench.errors import NasbenchError
     from nasbench.pipeline.common import benchmark_for
     from nasbench.spaces import build_space
-    state = load_checkpoint(ckpt, weights_only=True)
+    state = load_checkpoint(ckpt)
     history = (state.get("algorithm") or {}).get("arch_history")
     if history is None:
         raise NasbenchError(f"{ckpt}: no arch_history (only the bnas_v2 algorithm's checkpoints have one)")
