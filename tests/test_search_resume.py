@@ -131,3 +131,19 @@ def test_search_tool_killed_and_resumed(trained, data_root, tmp_path):
     p = run_tool("search.py", "--cfg", CFG, "--ckpt", ckpt, "--out", tmp_path / "b", "--resume", "--opts", *opts,
                  "search.population=5", check=False)
     assert p.returncode == 2 and "other settings" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_stale_checkpoint_temp_files_are_removed(tmp_path):
+    """A process killed while writing a checkpoint leaves its temporary file; the next save removes it."""
+    from nasbench.engine.checkpoint import load_checkpoint, save_checkpoint
+    stale = tmp_path / ".last.pth.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".best.pth.x.tmp"
+    other.write_bytes(b"")
+    save_checkpoint({"model": {"w": torch_tensor()}, "step": 1}, tmp_path / "last.pth")
+    assert not stale.exists() and other.exists() and load_checkpoint(tmp_path / "last.pth")["step"] == 1
+
+
+def torch_tensor():
+    import torch
+    return torch.zeros(2)
