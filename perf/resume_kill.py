@@ -8,9 +8,9 @@ For each phase (train_supernet, search, retrain of the found width) run A is
 uninterrupted. Run B of the same phase is started, SIGKILLed, restarted with
 ``--resume`` (or afresh when the kill came before anything resumable existed),
 and so on until its share of the ``--kills`` is spent; then it runs to the end.
-Kill moments are drawn at random within A's duration; every third kill of a
-training phase instead waits for a checkpoint write in progress (its temporary
-file) and kills then. After every kill the last checkpoint (or search journal)
+Kill moments are drawn at random along A's progress (steps, search batches)
+plus a random delay of up to 0.5 s; every third kill of a training phase instead
+waits for a checkpoint write in progress (its temporary file) and kills then. After every kill the last checkpoint (or search journal)
 must be readable. At the end B's weights (model, optimizer state) and search
 result must equal A's bit for bit. Prints one line per kill and a summary;
 writes DIR/resume_kill.json.
@@ -64,29 +64,58 @@ def writing(path) -> bool:
     return path.parent.is_dir() and any(path.parent.glob(".last.pth.*.tmp"))
 
 
-def run_killed(phase, out, kills, duration, rng, log):
-    """Run ``phase`` into ``out`` with ``kills`` SIGKILLs, resuming after each; then to the end."""
-    for k in range(kills):
+def progress(phase, out) -> int:
+    """Steps done (training, retraining: the last ``step`` in ``log.jsonl``) or batches
+    journalled (search) so far by ``phase`` in ``out``."""
+    if phase == "search":
+        path = out / "search" / "queries.jsonl"
+        return max(0, path.read_text().count("\n") - 1) if path.is_file() else 0
+    path = out / phase / "log.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError):
+            continue
+    return 0
+
+
+def run_killed(phase, out, kills, total, rng, log):
+    """Run ``phase`` into ``out`` with ``kills`` SIGKILLs, resuming after each; then to the end.
+
+    Kill moments: after a random number of further steps/batches (spread so that all
+    kills fit into ``total``) plus a random delay of up to 0.5 s, so kills land inside
+    steps, evaluations and writes alike; every third kill of a training phase instead
+    waits for a checkpoint write in progress (its temporary file) and kills at once.
+    """
+    done = 0
+    while done < kills:
         path = resumable(phase, out)
+        before = progress(phase, out)
         proc = subprocess.Popen(phase_cmd(phase, out, path.is_file()), cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t0 = time.time()
-        during_write = phase != "search" and k % 3 == 2
-        if during_write:  # wait until a checkpoint's temporary file exists, then kill at once
-            while proc.poll() is None and not writing(path):
-                time.sleep(0.002)
-        else:
-            time.sleep(rng.uniform(0.3, 1.0) * duration)
+        during_write = phase != "search" and done % 3 == 2
+        target = before + rng.randint(1, max(1, (total - before) // (kills - done + 1)))
+        while proc.poll() is None and not (writing(path) if during_write else progress(phase, out) >= target):
+            time.sleep(0.002)
+        if not during_write:
+            time.sleep(rng.uniform(0, 0.5))
         finished = proc.poll() is not None
         if not finished:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
         state = check_readable(phase, path) if path.is_file() else "nothing resumable yet"
         tmp = len(list(path.parent.glob(".last.pth.*.tmp"))) if path.parent.is_dir() else 0
-        rec = {"phase": phase, "kill": k + 1, "after_s": round(time.time() - t0, 2), "finished_first": finished,
-               "aimed_at_checkpoint_write": during_write, "resumable_state": state, "leftover_tmp_files": tmp}
+        rec = {"phase": phase, "kill": done + 1, "after_s": round(time.time() - t0, 2), "finished_first": finished,
+               "progress_at_kill": progress(phase, out), "aimed_at_checkpoint_write": during_write,
+               "resumable_state": state, "leftover_tmp_files": tmp}
+        print(json.dumps(rec), flush=True)
+        if finished:  # nothing was killed: the phase is complete, no further kill possible
+            log.append(rec)
+            return
         log.append(rec)
-        print(json.dumps(rec))
+        done += 1
     path = resumable(phase, out)
     subprocess.run(phase_cmd(phase, out, path.is_file()), cwd=REPO, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -122,25 +151,26 @@ def main():
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     a, b = out / "a", out / "b"
-    durations = {}
+    durations, totals = {}, {}
     for phase in ("train", "search", "retrain"):
         t0 = time.time()
         subprocess.run(phase_cmd(phase, a, False), cwd=REPO, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        durations[phase] = time.time() - t0
+        durations[phase], totals[phase] = time.time() - t0, progress(phase, a)
     rng = random.Random(args.seed)
     share = {"train": args.kills - 2 * (args.kills // 3), "search": args.kills // 3, "retrain": args.kills // 3}
     log = []
     for phase in ("train", "search", "retrain"):
-        run_killed(phase, b, share[phase], durations[phase], rng, log)
-    res = {"kills": log, "uninterrupted_seconds": {k: round(v, 1) for k, v in durations.items()},
+        run_killed(phase, b, share[phase], totals[phase], rng, log)
+    res = {"kills": log, "kills_landed": sum(not k["finished_first"] for k in log),
+           "uninterrupted_progress": totals, "uninterrupted_seconds": {k: round(v, 1) for k, v in durations.items()},
            "comparison": compare(a, b)}
     res["bit_identical"] = (all(res["comparison"][ph]["weights_identical"] and res["comparison"][ph]
                                 ["optimizer_identical"] for ph in ("train", "retrain"))
                             and res["comparison"]["search"]["result_identical"])
     (out / "resume_kill.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res["comparison"], indent=2))
-    print(f"{len(log)} kills, bit-identical: {res['bit_identical']}")
+    print(f"{res['kills_landed']} kills landed, bit-identical: {res['bit_identical']}")
 
 
 if __name__ == "__main__":
