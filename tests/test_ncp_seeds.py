@@ -128,9 +128,9 @@ def test_tool_seeds_bad_arguments(nb201_predictor, bench_root, tmp_path, capsys)
         with pytest.raises(SystemExit) as e:
             tool.main(common + extra)
         assert e.value.code == 2 and "not allowed with" in capsys.readouterr().err
-    from nasbench.utils import run_cli
-    assert run_cli(tool.main, common + ["--seeds", "0", "--iterations", "1"]) == 2
-    assert "seeds must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # checked by the argument's type, before anything runs
+        tool.main(common + ["--seeds", "0", "--iterations", "1"])
+    assert e.value.code == 2 and "--seeds: expected an integer >= 1, got '0'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 
