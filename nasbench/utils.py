@@ -191,3 +191,20 @@ def labelled_run_files(runs, labels, filename: str, hint: str) -> list:
             raise NasbenchError(f"{f} does not exist ({hint})")
         out.append((label, f))
     return out
+
+
+def parse_references(items) -> dict:
+    """``["label=0.539", ...]`` (the plotting tools' ``--reference``) -> ``{"label": 0.539}``.
+
+    Raises:
+        NasbenchError: an item that is not ``LABEL=NUMBER``.
+    """
+    from .errors import NasbenchError
+    refs = {}
+    for item in items:
+        label, _, value = item.rpartition("=")
+        try:
+            refs[label] = float(value)
+        except ValueError:
+            raise NasbenchError(f"--reference {item!r} is not LABEL=TAU") from None
+    return refs

@@ -44,13 +44,8 @@ def main(argv=None):
     labels = args.labels or [Path(c).stem for c in args.cfgs]
     if len(labels) != len(args.cfgs) or len(set(labels)) != len(labels):
         raise NasbenchError(f"--labels needs one distinct label per config ({len(args.cfgs)}), got {labels}")
-    refs = {}
-    for item in args.reference:
-        label, _, tau = item.rpartition("=")
-        try:
-            refs[label] = float(tau)
-        except ValueError:
-            raise NasbenchError(f"--reference {item!r} is not LABEL=TAU") from None
+    from nasbench.utils import parse_references
+    refs = parse_references(args.reference)
     if args.plot_only:
         points = load_points(args.out)
         write_curve(points, args.out, refs)

@@ -48,13 +48,8 @@ def main(argv=None):
         first = hist[settled]
         print(f"{label}: tau {y[0]:.3f} at step {hist[0]['step']} -> {y[-1]:.3f} at step {hist[-1]['step']}; "
               f"stays within {args.within} of the final tau from step {first['step']} (epoch {first['epoch']:.2f})")
-    refs = {}
-    for item in args.reference:
-        label, _, tau = item.rpartition("=")
-        try:
-            refs[label] = float(tau)
-        except ValueError:
-            raise NasbenchError(f"--reference {item!r} is not LABEL=TAU") from None
+    from nasbench.utils import parse_references
+    refs = parse_references(args.reference)
     plot_tau_curves(curves, args.out, title="BN indicator Kendall tau during supernet training", reference=refs)
     print(f"wrote {args.out}")
 

@@ -159,13 +159,18 @@ class Algorithm:
         """
         if not isinstance(d, Mapping) or "rng" not in d:
             raise ValueError(f"the algorithm state must be a dict with an 'rng' entry, got {_describe(d)}")
+        self._restore_rng(d["rng"])
+
+    def _restore_rng(self, state) -> None:
+        """Set the bit generator to ``state``; leaves it untouched and raises ValueError if
+        ``state`` is not a state of this generator kind."""
         before = self.rng.bit_generator.state
         try:
-            self.rng.bit_generator.state = d["rng"]
+            self.rng.bit_generator.state = state
         except (TypeError, ValueError, KeyError, OverflowError) as e:
             self.rng.bit_generator.state = before
             raise ValueError(f"algorithm 'rng' is not a {type(self.rng.bit_generator).__name__} state "
-                             f"({_describe(d['rng'])}: {e})") from None
+                             f"({_describe(state)}: {e})") from None
 
 
 class SupervisedMixin:
@@ -294,13 +299,7 @@ class SupernetAlgorithm(SupervisedMixin, Algorithm):
         if not isinstance(records, (list, tuple)):
             raise ValueError(f"algorithm 'records' must be a list, got {_describe(records)}")
         records = [self._check_record(i, r) for i, r in enumerate(records)]
-        before = self.rng.bit_generator.state
-        try:
-            self.rng.bit_generator.state = d["rng"]
-        except (TypeError, ValueError, KeyError, OverflowError) as e:
-            self.rng.bit_generator.state = before
-            raise ValueError(f"algorithm 'rng' is not a {type(self.rng.bit_generator).__name__} state "
-                             f"({_describe(d['rng'])}: {e})") from None
+        self._restore_rng(d["rng"])
         if self.counter is not None and d.get("counter") is not None:
             self.counter.load_state_dict(d["counter"])
         self.records = records
