@@ -271,6 +271,18 @@ def test_rank_eval_ratings_on_reference_files(tmp_path, bench_root):
     assert r.returncode == 2 and "--ckpt" in r.stderr
 
 
+def test_rank_eval_ratings_is_refused_by_algorithms_without_rating_files(tmp_path, bench_root):
+    """--ratings goes through the algorithm protocol: a method with no rating files refuses
+    with one error line and exit 2, writing nothing."""
+    out = tmp_path / "rank"
+    cmd = [sys.executable, str(REPO / "tools" / "rank_eval.py"), "--cfg", str(REPO / "configs/bcnet/cbm_resnet_cpu.yaml"),
+           "--ratings", str(tmp_path), "--out", str(out), "--opts", f"benchmark.root={bench_root}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2, r.stderr
+    assert "writes no rating files" in r.stderr and "--ckpt" in r.stderr
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------- DDP (2 processes, gloo)
 def _ddp_worker(rank, port, out_dir):
     import os

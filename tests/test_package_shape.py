@@ -122,3 +122,39 @@ def test_workflow_functions_are_short(path):
     long = [f"{n.name}: {n.end_lineno - n.lineno + 1}" for n in ast.walk(ast.parse(path.read_text()))
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 65]
     assert not long, long
+
+
+def _imported_modules(path: Path):
+    """Every ``nasbench`` module ``path`` imports (module level and inside functions), resolved."""
+    mod = _module_name(path) if PKG in path.parents else "tools." + path.stem
+    package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            yield target
+            yield from (f"{target}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+def test_shared_code_imports_no_method_module():
+    """tools/, the pipeline and the engine reach a method only through the registries and the
+    protocols: they import ``nasbench.algorithms`` (the package, its ``base`` and the
+    standard retraining ``supervised``), never a method's own module such as
+    ``nasbench.algorithms.bossnas_ratings``. A tool named after its method
+    (``tools/bossnas_rating.py``) is that method's own file and exempt."""
+    from nasbench.registry import ALGORITHMS, load_registrations
+    load_registrations()
+    allowed = {"nasbench.algorithms", "nasbench.algorithms.base", "nasbench.algorithms.supervised"}
+    submodules = {_module_name(p) for p in (PKG / "algorithms").glob("*.py")}
+    methods = set(ALGORITHMS.names())
+    files = [p for p in (REPO / "tools").glob("*.py") if not any(p.stem.startswith(m) for m in methods)]
+    files += list((PKG / "pipeline").glob("*.py")) + list((PKG / "engine").glob("*.py"))
+    hits = sorted({f"{p.relative_to(REPO)}: {t}" for p in files for t in _imported_modules(p)
+                   if t in submodules and t not in allowed})
+    assert not hits, hits

@@ -5,11 +5,11 @@ With --ckpt: scores N seeded random architectures with the supernet and writes E
 (Kendall tau, Spearman rho, Pearson r against the benchmark, the same inside FLOPs bands, and
 the FLOPs-only proxy beside them) and EDIR/rank_scatter.png.
 
-With --ratings: reads the block rating files DIR/path_rank_{b}.yml of a block-wise space
-(BossNAS format, read safely), rates EVERY architecture of the benchmark as sum_b (loss_b + 4)
-without any checkpoint, and writes EDIR/rank.json with kendall_tau, spearman, pearson of the
-negated rating (positive: lower loss, higher accuracy), num_archs, the params/MACs proxies
-and the best-rated architecture.
+With --ratings: the configured algorithm rates EVERY architecture of the benchmark from the
+rating files in DIR alone (no checkpoint; e.g. BossNAS's DIR/path_rank_{b}.yml, read safely,
+rating sum_b (loss_b + 4)) and EDIR/rank.json gets kendall_tau, spearman, pearson (positive: a
+better rating goes with a higher accuracy), num_archs, the params/MACs proxies and the
+best-rated architecture. Algorithms without rating files refuse (exit 2).
 """
 import os
 import sys
@@ -31,7 +31,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     cfg = load_cfg(args)
     if args.ratings:
-        from nasbench.algorithms.bossnas_ratings import rank_eval_ratings
+        from nasbench.pipeline import rank_eval_ratings
         rank_eval_ratings(cfg, args.ratings, args.out)
         return
     from nasbench.pipeline import rank_eval

@@ -27,7 +27,7 @@ import numpy as np
 import torch.nn as nn
 
 from ..engine.checkpoint import to_plain
-from ..errors import ArchError
+from ..errors import ArchError, ConfigError
 from ..registry import ALGORITHMS, EVALUATORS, Key
 
 
@@ -137,6 +137,21 @@ class Algorithm:
 
     def write_reports(self, out, label: str = "") -> None:
         """Write the algorithm's own reports into the run folder after training (rank 0)."""
+
+    def rating_file_report(self, directory, benchmark) -> dict:
+        """Rate every architecture of ``benchmark`` from rating files in ``directory`` (no checkpoint).
+
+        ``tools/rank_eval.py --ratings DIR`` asks this. Methods whose search result is a
+        table saved as files (BossNAS's per-block ``path_rank_{b}.yml``, METHODS.md 3.4)
+        return ``{"num_archs", "correlations": {"kendall_tau", "spearman", "pearson"}
+        (positive when a better rating goes with a higher benchmark accuracy),
+        "size_proxies", "best"}``; the default has no such files.
+
+        Raises:
+            ConfigError: this algorithm writes no rating files (the default).
+        """
+        raise ConfigError(f"--ratings: algorithm {type(self).__name__} writes no rating files to rate "
+                          "architectures from; pass --ckpt (a supernet checkpoint) instead")
 
     # -- what the trainer calls -----------------------------------------------------
     def setup(self, module: nn.Module, train_cfg) -> None:

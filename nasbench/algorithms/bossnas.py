@@ -64,7 +64,8 @@ from ..engine import dist as D
 from ..errors import ConfigError, NasbenchError
 from ..registry import ALGORITHMS, EVALUATORS, Key
 from .base import Algorithm
-from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, write_rating_file)
+from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, rating_report, read_block_ratings,
+                              write_rating_file)
 
 __all__ = ["BossNAS", "BossGreedyEvaluator", "TwoViewLoader", "GroupedLoader", "byol_loss", "ensemble_target",
            "population_centre", "ema_momentum", "fair_paths", "PairedViews"]
@@ -279,6 +280,13 @@ class BossNAS(Algorithm):
 
     def loss_history(self) -> list:
         return []
+
+    def rating_file_report(self, directory, benchmark) -> dict:
+        """Rate every architecture of ``benchmark`` from ``directory/path_rank_{b}.yml`` (one file per
+        block, reference format, read safely) as ``sum_b (loss_b + 4)``; see
+        :func:`~nasbench.algorithms.bossnas_ratings.rating_report` (the correlations are of the
+        negated rating). Raises DataNotFoundError / NasbenchError for missing or malformed files."""
+        return rating_report(self.space, read_block_ratings(directory, self.space.num_blocks), benchmark)
 
     # -- training -------------------------------------------------------------------
     def _check_schedule(self, ctx):

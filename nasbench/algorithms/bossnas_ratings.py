@@ -43,7 +43,7 @@ TUPLE_TAG = "tag:yaml.org,2002:python/tuple"
 
 __all__ = ["RATING_OFFSET", "rating_file_name", "read_rating_file", "write_rating_file", "read_block_ratings",
            "write_block_ratings", "check_block_table", "rate_archs", "rate_all", "rating_correlations",
-           "rating_report", "rank_eval_ratings", "BossRatingEvaluator"]
+           "rating_report", "BossRatingEvaluator"]
 
 
 # ---------------------------------------------------------------------------- YAML
@@ -327,44 +327,3 @@ class BossRatingEvaluator(Evaluator):
                 f = None
             out.append({"rating": r, "score": -r, "flops": f})
         return out
-
-
-def rank_eval_ratings(cfg, ratings_dir, out) -> dict:
-    """``tools/rank_eval.py --ratings``: rate every benchmark architecture from block rating files.
-
-    Reads ``ratings_dir/path_rank_{b}.yml`` for every block of ``cfg.space`` (no
-    checkpoint, nothing executed), and writes ``out/rank.json`` =
-    ``{"benchmark", "space", "source", "num_archs", "kendall_tau", "spearman", "pearson"
-    (of the negated rating: positive when a lower loss goes with a higher accuracy),
-    "size_proxies", "best"}`` (see :func:`rating_report`). Returns that dict.
-
-    Raises:
-        ConfigError: the space has no blocks or no benchmark; DataNotFoundError / NasbenchError:
-            missing or malformed rating files (before anything is written).
-    """
-    from ..errors import ConfigError
-    from ..pipeline.common import benchmark_for
-    from ..spaces import build_space
-    from ..utils import atomic_write_json, check_out_path, make_out_dir
-
-    check_out_path(out)
-    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
-    if not hasattr(space, "num_blocks"):
-        raise ConfigError(f"--ratings needs a block-wise space (e.g. bossnas_nats), not {space.name}")
-    tables = read_block_ratings(ratings_dir, space.num_blocks)
-    _check_tables(space, tables)
-    bench = benchmark_for(cfg, space)
-    if bench is None:
-        raise ConfigError(f"--ratings needs a tabular benchmark for {space.name} (set benchmark.name)")
-    rep = rating_report(space, tables, bench)
-    c = rep["correlations"]
-    res = {"benchmark": rep["benchmark"], "space": rep["space"], "source": str(ratings_dir),
-           "num_archs": rep["num_archs"], "kendall_tau": c["kendall_tau"], "spearman": c["spearman"],
-           "pearson": c["pearson"], "size_proxies": rep["size_proxies"], "best": rep["best"]}
-    out = Path(out)
-    make_out_dir(out)
-    atomic_write_json(res, out / "rank.json")
-    print(f"{rep['space']} on {rep['benchmark']}: {res['num_archs']} architectures, Kendall tau "
-          f"{res['kendall_tau']:.4f}, Spearman {res['spearman']:.4f}, Pearson {res['pearson']:.4f}; best rated "
-          f"{rep['best']['arch']} (true rank {rep['best']['rank']})")
-    return res

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -12,11 +13,13 @@ from ..config import Config
 from ..engine import dist as D
 from ..errors import ConfigError
 from ..evaluators import DistributedEvaluator
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, make_out_dir
+from ..algorithms import build_algorithm
+from ..spaces import build_space
 from .common import (benchmark_for, check_amp, check_out_path, evaluator_class, load_datasets, load_supernet, prepare_out, rank_archs,
                      supernet_evaluator)
 
-__all__ = ["rank_eval"]
+__all__ = ["rank_eval", "rank_eval_ratings"]
 
 
 def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
@@ -79,4 +82,36 @@ def rank_eval(cfg: Config, ckpt, out, num_archs: int | None = None) -> dict:
                           title=f"{cfg.algorithm.type} ({kind}) on {bench.name}: Kendall tau {corr['kendall_tau']:.3f} "
                                 f"(banded {banded['kendall_tau']:.3f}, FLOPs proxy {proxy['kendall_tau']:.3f})")
         atomic_write_json(res, out / "rank.json")
+    return res
+
+
+def rank_eval_ratings(cfg: Config, ratings_dir, out) -> dict:
+    """Ranking quality of rating files alone (``tools/rank_eval.py --ratings DIR``, no checkpoint).
+
+    The configured algorithm rates every benchmark architecture from the files in
+    ``ratings_dir`` (:meth:`~nasbench.algorithms.base.Algorithm.rating_file_report`; nothing
+    in them is executed). Writes ``out/rank.json`` = ``{"benchmark", "space", "algorithm",
+    "source", "num_archs", "kendall_tau", "spearman", "pearson" (positive: a better rating goes
+    with a higher accuracy), "size_proxies", "best"}`` and returns it.
+
+    Raises:
+        ConfigError: no benchmark for the space, or an algorithm without rating files;
+            DataNotFoundError / NasbenchError: missing or malformed files (nothing written).
+    """
+    check_out_path(out)
+    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+    algorithm = build_algorithm(cfg.algorithm, space, seed=int(cfg.seed))
+    bench = benchmark_for(cfg, space)
+    if bench is None:
+        raise ConfigError(f"--ratings needs a tabular benchmark for {space.name} (set benchmark.name)")
+    rep = algorithm.rating_file_report(ratings_dir, bench)
+    c = rep["correlations"]
+    res = {"benchmark": bench.name, "space": space.name, "algorithm": cfg.algorithm.type, "source": str(ratings_dir),
+           "num_archs": rep["num_archs"], "kendall_tau": c["kendall_tau"], "spearman": c["spearman"],
+           "pearson": c["pearson"], "size_proxies": rep.get("size_proxies", {}), "best": rep.get("best")}
+    out = Path(out)
+    make_out_dir(out)
+    atomic_write_json(res, out / "rank.json")
+    print(f"{space.name} on {bench.name}: {res['num_archs']} architectures rated from {ratings_dir}, Kendall tau "
+          f"{res['kendall_tau']:.4f}, Spearman {res['spearman']:.4f}, Pearson {res['pearson']:.4f}")
     return res
