@@ -63,6 +63,7 @@ from ..data.loader import BatchLoader, batch_seed, shift_flip
 from ..engine import dist as D
 from ..errors import ConfigError, NasbenchError
 from ..registry import ALGORITHMS, EVALUATORS, Key
+from ..spaces.blockwise import fair_paths
 from .base import Algorithm
 from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, rating_report, read_block_ratings,
                               write_rating_file)
@@ -95,22 +96,6 @@ def ema_momentum(t: float, total: float, base: float = 0.99) -> float:
     """Target momentum at iteration ``t`` of ``total``: ``1 - (1 - base) (cos(pi t / total) + 1) / 2``
     (BYOL's schedule, ``base`` at ``t = 0``, 1 at ``t = total``)."""
     return 1.0 - (1.0 - base) * (math.cos(math.pi * min(t, total) / total) + 1.0) / 2.0
-
-
-def fair_paths(space, block: int, rng: np.random.Generator) -> list[tuple]:
-    """Fair sampling of block ``block``: every layer gets a random permutation of its choices.
-
-    Returns ``K`` paths (tuples of the block's genes), ``K`` = the largest number of choices
-    of a layer of the block (layers with fewer choices repeat a fresh permutation), so that
-    every choice of every layer is trained exactly once per step (``FairPathHook``)."""
-    sl = space.block_slice(block)
-    choices = [list(space.choices(i)) for i in range(sl.start, sl.stop)]
-    k = max(len(c) for c in choices)
-    cols = []
-    for ch in choices:
-        idx = np.concatenate([rng.permutation(len(ch)) for _ in range(-(-k // len(ch)))])[:k]
-        cols.append([ch[int(i)] for i in idx])
-    return [tuple(col[j] for col in cols) for j in range(k)]
 
 
 # ---------------------------------------------------------------------------- data
@@ -233,9 +218,11 @@ class BossNAS(Algorithm):
     def __init__(self, space, seed=0, epochs_per_block=None, interval=10, update_interval=1, base_momentum=0.99,
                  trust_coeff=0.001, bn_batch_size=256, rating_images=None):
         super().__init__(space, seed)
-        if not hasattr(space, "num_blocks") or not hasattr(space, "build_supernet"):
-            raise ConfigError(f"algorithm bossnas needs a block-wise space with a supernet (bossnas_nats), "
-                              f"not {space.name}")
+        missing = [n for n in ("num_blocks", "build_supernet", "block_candidates", "sample_block_paths",
+                               "arch_from_block_keys") if not hasattr(space, n)]
+        if missing:
+            raise ConfigError(f"algorithm bossnas needs a block-wise space with a siamese supernet (e.g. "
+                              f"bossnas_nats, bossnas_mbconv, hytra); {space.name} has no {', '.join(missing)}")
         self.epochs_per_block = None if epochs_per_block is None else int(epochs_per_block)
         self.interval, self.update_interval = int(interval), int(update_interval)
         self.base_momentum, self.trust_coeff = float(base_momentum), float(trust_coeff)
@@ -263,7 +250,7 @@ class BossNAS(Algorithm):
 
     def setup(self, module, train_cfg) -> None:
         """Keep the online supernet and build the target: a frozen copy (BYOL: same initial weights)."""
-        for name in ("forward_block", "project", "predict", "block_parameters"):
+        for name in ("forward_block", "project", "predict", "block_parameters", "block_modules"):
             if not hasattr(module, name):
                 raise ConfigError(f"algorithm bossnas: {type(module).__name__} has no {name}() (use a BossNAS "
                                   "space such as bossnas_nats)")
@@ -364,7 +351,7 @@ class BossNAS(Algorithm):
             self._build_optimizer(ctx)
         b, total, n = self.block, 0.0, 0
         for v1, v2 in batch:
-            paths = fair_paths(self.space, b, self.rng)
+            paths = self.space.sample_block_paths(b, self.best_keys[:b], self.rng)
             tg1, tg2 = self._targets(v1, v2, paths)
             o1, o2 = self._prefix(self.module, v1), self._prefix(self.module, v2)
             for p in paths:
@@ -448,11 +435,16 @@ class BossNAS(Algorithm):
             n += len(v1)
         return tuple(t.to(device) for t in bn), val
 
-    def _block_bns(self, net, block):
-        mods = [net.stem] if block == 0 else []
-        sl = self.space.block_slice(block)
-        mods += list(net.layers[sl]) + [net.adapters[block], net.projectors[block], net.predictors[block]]
-        return [m for mod in mods for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    @staticmethod
+    def _block_bns(net, block):
+        """The BNs block ``block`` runs (the supernet's ``block_modules``), each once."""
+        seen, out = set(), []
+        for mod in net.block_modules(block):
+            for m in mod.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in seen:
+                    seen.add(id(m))
+                    out.append(m)
+        return out
 
     def _recalibrate_prefix(self, net, bn):
         """Recompute the BN statistics of the frozen blocks on the fixed batch; returns their outputs."""
@@ -501,8 +493,8 @@ class BossNAS(Algorithm):
         bn, val = self._rating_data(device)
         bn_feats = [self._recalibrate_prefix(net, bn) for net in nets]
         val_feats = [[tuple(self._prefix(net, x) for x in pair) for pair in val] for net in nets]
-        keys = list(self.space.block_choices(block))
-        paths = [self.space.decode_block_key(block, k) for k in keys]
+        keys = list(self.space.block_candidates(block, self.best_keys[:block]))
+        paths = keys  # the supernet decodes block keys
         centre = [[0.0, 0.0] for _ in val]
         preds = []
         for p in paths:  # one pass: recalibrate, target projections into the centre, online predictions kept
@@ -582,7 +574,7 @@ class BossGreedyEvaluator(BossRatingEvaluator):
     """
 
     def __init__(self, space, block_tables, best_keys):
-        super().__init__(space, block_tables)
+        super().__init__(space, block_tables, prefix=best_keys)
         self.best_keys = list(best_keys)
 
     @classmethod

@@ -171,8 +171,10 @@ def read_block_ratings(directory, num_blocks: int) -> list[dict[str, float]]:
 
 
 # ---------------------------------------------------------------------------- ratings
-def check_block_table(space, block: int, table: Mapping[str, float], where: str = "") -> None:
-    """Check that ``table`` rates exactly the paths of ``block`` of ``space`` (a block-wise space).
+def check_block_table(space, block: int, table: Mapping[str, float], where: str = "", prefix: Sequence[str] = ()) -> None:
+    """Check that ``table`` rates exactly the candidate paths of ``block`` of a block-wise ``space``
+    (``space.block_candidates(block, prefix)``; ``prefix``: the chosen keys of the earlier blocks,
+    which only spaces with dependent blocks such as HyTra look at).
 
     Raises:
         NasbenchError: a key that is not a path of the block, or a missing path
@@ -184,18 +186,21 @@ def check_block_table(space, block: int, table: Mapping[str, float], where: str 
             space.decode_block_key(block, k)
         except NasbenchError as e:
             raise NasbenchError(f"{where}: {e}") from None
-    n = space.num_block_paths(block)
-    if len(table) != n:
-        missing = next((k for k in space.block_choices(block) if k not in table), None)
-        raise NasbenchError(f"{where}: {len(table)} paths rated, the block has {n}"
+    cand = list(space.block_candidates(block, tuple(prefix)))
+    extra = next((k for k in table if k not in set(cand)), None)
+    if extra is not None:
+        raise NasbenchError(f"{where}: {extra!r} is not a candidate path of the block")
+    if len(table) != len(cand):
+        missing = next((k for k in cand if k not in table), None)
+        raise NasbenchError(f"{where}: {len(table)} paths rated, the block has {len(cand)}"
                             + (f" (e.g. {missing!r} is missing)" if missing else ""))
 
 
-def _check_tables(space, block_tables):
+def _check_tables(space, block_tables, prefix: Sequence[str] | None = None):
     if len(block_tables) != space.num_blocks:
         raise NasbenchError(f"{space.name}: {len(block_tables)} block tables, the space has {space.num_blocks} blocks")
     for b, t in enumerate(block_tables):
-        check_block_table(space, b, t)
+        check_block_table(space, b, t, prefix=tuple(prefix[:b]) if prefix is not None else ())
 
 
 def _rating(losses: Iterable[float], decimals: int | None) -> float:
@@ -307,8 +312,8 @@ class BossRatingEvaluator(Evaluator):
         NasbenchError: tables that do not cover the space's blocks.
     """
 
-    def __init__(self, space, block_tables: Sequence[Mapping[str, float]]):
-        _check_tables(space, block_tables)
+    def __init__(self, space, block_tables: Sequence[Mapping[str, float]], prefix: Sequence[str] | None = None):
+        _check_tables(space, block_tables, prefix)
         self.space = space
         self.block_tables = [dict(t) for t in block_tables]
 
@@ -320,7 +325,12 @@ class BossRatingEvaluator(Evaluator):
     def evaluate(self, archs):
         out = []
         for a in archs:
-            r = _rating((self.block_tables[b][k] for b, k in enumerate(self.space.block_keys(a))), None)
+            keys = self.space.block_keys(a)
+            for b, k in enumerate(keys):
+                if k not in self.block_tables[b]:
+                    raise NasbenchError(f"{self.space.name}: block {b} path {k!r} of {self.space.encode(a)} was not "
+                                        "rated (the tables hold the candidates that follow the chosen earlier blocks)")
+            r = _rating((self.block_tables[b][k] for b, k in enumerate(keys)), None)
             try:
                 f = int(self.space.flops(a))
             except NotImplementedError:

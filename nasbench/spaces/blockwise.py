@@ -14,7 +14,26 @@ from __future__ import annotations
 import itertools
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from ..errors import ArchError
+
+
+def fair_paths(space, block: int, rng: np.random.Generator) -> list[tuple]:
+    """Fair sampling of block ``block`` of a block-wise ``space``: every layer gets a random
+    permutation of its choices (FairNAS; BossNAS's ``FairPathHook``, METHODS.md 3.2).
+
+    Returns ``K`` paths (tuples of the block's genes), ``K`` = the largest number of choices
+    of a layer of the block (layers with fewer choices repeat a fresh permutation), so that
+    every choice of every layer is trained exactly once per step."""
+    sl = space.block_slice(block)
+    choices = [list(space.choices(i)) for i in range(sl.start, sl.stop)]
+    k = max(len(c) for c in choices)
+    cols = []
+    for ch in choices:
+        idx = np.concatenate([rng.permutation(len(ch)) for _ in range(-(-k // len(ch)))])[:k]
+        cols.append([ch[int(i)] for i in idx])
+    return [tuple(col[j] for col in cols) for j in range(k)]
 
 
 class BlockwiseMixin:
@@ -93,6 +112,17 @@ class BlockwiseMixin:
         ranges = [range(len(self.choices(i))) for i in range(sl.start, sl.stop)]
         return ("".join(str(d) for d in p) for p in itertools.product(*ranges))
 
+    # -- the block-wise training protocol (BossNAS) ----------------------------
+    def block_candidates(self, block: int, prefix: Sequence[str] = ()) -> list[str]:
+        """Block keys a block-wise search rates for ``block`` after the chosen keys ``prefix`` of
+        the earlier blocks: here every path of the block, whatever the prefix (genes are
+        independent); spaces whose blocks depend on earlier ones (HyTra) narrow it."""
+        return list(self.block_choices(block))
+
+    def sample_block_paths(self, block: int, prefix: Sequence[str], rng: np.random.Generator) -> list[tuple]:
+        """Paths of ``block`` trained together in one step (after ``prefix``): :func:`fair_paths`."""
+        return fair_paths(self, block, rng)
+
     def num_block_paths(self, block: int) -> int:
         """Number of paths (block keys) of ``block``."""
         sl = self.block_slice(block)
@@ -102,4 +132,4 @@ class BlockwiseMixin:
         return n
 
 
-__all__ = ["BlockwiseMixin"]
+__all__ = ["BlockwiseMixin", "fair_paths"]

@@ -240,13 +240,16 @@ class BossNASNATSSupernet(Supernet):
         return self.classifier(self.pool(self.lastact(self.forward_features(x))).flatten(1))
 
     # -- structure --------------------------------------------------------------
-    def block_parameters(self, block: int):
-        """Parameters that block ``block``'s training updates: its layers (and the stem for block 0),
-        adapters, projector and predictor."""
+    def block_modules(self, block: int) -> list[nn.Module]:
+        """Modules block ``block`` runs in :meth:`predict`: its layers (and the stem for block 0),
+        adapters, projector and predictor (BossNAS recalibrates their BNs before rating)."""
         sl = self.space.block_slice(block)
-        mods = ([self.stem] if block == 0 else []) + list(self.layers[sl]) + [
+        return ([self.stem] if block == 0 else []) + list(self.layers[sl]) + [
             self.adapters[block], self.projectors[block], self.predictors[block]]
-        for m in mods:
+
+    def block_parameters(self, block: int):
+        """Parameters that block ``block``'s training updates: those of :meth:`block_modules`."""
+        for m in self.block_modules(block):
             yield from m.parameters()
 
     def switchable_bns(self) -> list[SwitchableBatchNorm2d]:
