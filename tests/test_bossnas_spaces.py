@@ -342,7 +342,8 @@ def test_mbconv_supernet(mbconv):
         sup.forward_block(x, 0, (4, 0))
     n0 = sum(p.numel() for p in sup.block_parameters(0))
     assert n0 == sum(p.numel() for p in itertools.chain(sup.net.stem.parameters(), sup.net.features[0].parameters(),
-                                                        *[b.parameters() for b in sup.blocks[:2]]))
+                                                        *[b.parameters() for b in sup.blocks[:2]],
+                                                        sup.projectors[0].parameters(), sup.predictors[0].parameters()))
 
 
 # ---------------------------------------------------------------------------- rating files

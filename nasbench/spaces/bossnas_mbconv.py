@@ -113,6 +113,8 @@ class BossNASMBConvSpace(BlockwiseMixin, OpChoiceSpace):
         num_classes: classifier outputs (1000).
         shortcut: ``"projection"`` (the reference supernet's op, default) or ``"identity"``.
         dropout: dropout before the classifier of built networks (default 0; no cost).
+        projector_hidden, projection_dim: widths of the supernet's per-block BossNAS projector
+            and predictor MLPs (4096, 256 in the reference); built networks have none.
     Raises:
         ArchError: unknown variant or shortcut.
     """
@@ -124,7 +126,7 @@ class BossNASMBConvSpace(BlockwiseMixin, OpChoiceSpace):
     num_ops = len(OP_NAMES)
 
     def __init__(self, variant: str | None = None, num_classes: int = 1000, shortcut: str = "projection",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, projector_hidden: int = 4096, projection_dim: int = 256):
         if variant not in (None, "", "imagenet"):
             raise ArchError(f"{self.name}: unknown variant {variant!r}; the space has only 'imagenet'")
         if shortcut not in SHORTCUTS:
@@ -132,6 +134,11 @@ class BossNASMBConvSpace(BlockwiseMixin, OpChoiceSpace):
         self.num_classes = int(num_classes)
         self.shortcut = shortcut
         self.dropout = float(dropout)
+        self.projector_hidden, self.projection_dim = int(projector_hidden), int(projection_dim)
+        if self.projector_hidden < 1 or self.projection_dim < 1:
+            raise ArchError(f"{self.name}: projector_hidden and projection_dim must be positive, got "
+                            f"{projector_hidden!r}, {projection_dim!r}")
+        self.block_widths = tuple(c for c, _, _ in BLOCKS)
         self.layers = layer_shapes(INPUT_SIZE)
         self._ops = tuple(range(len(OP_NAMES)))
 

@@ -7,15 +7,39 @@ block on one path without touching the active architecture. Source: [BOSS]
 ``searching/bossnas/models/supernets/mbconv_supernet.py`` (METHODS.md 3.2);
 there the projector of block ``b`` takes the block's own width (24, 40, 80,
 112, 192), so no adapters are needed.
+
+For BossNAS's siamese training (``algorithm.type: bossnas``) every block also
+has a projector (GAP, ``c_b -> projector_hidden``, BN1d, ReLU, ``->
+projection_dim``) and a predictor (``projection_dim -> projector_hidden ->
+projection_dim``), the reference's ``NonLinearNeckSimCLR`` necks and
+``LatentPredictHead`` (``siamese_supernets_mbconv.py``,
+``configs/mbconv_bs64_accumulate8_ep6_multi_aug_gpus8.py``: 4096 / 256).
+They are the supernet's ``projectors`` / ``predictors`` and are not part of
+any exported network.
 """
 from __future__ import annotations
 
+import torch.nn as nn
+
 from ..errors import ArchError
+from .bossnas_nats import MLPHead
 from .choice import ChoiceSupernet
 
 
 class BossNASMBConvSupernet(ChoiceSupernet):
-    """MBConv supernet with block-wise forward (see module doc)."""
+    """MBConv supernet with block-wise forward and BossNAS heads (see module doc).
+
+    Args:
+        net: the space's network with :class:`~nasbench.supernets.choice.ChoiceBlock` layers.
+        space: the :class:`~nasbench.spaces.bossnas_mbconv.BossNASMBConvSpace`
+            (``block_widths``, ``projector_hidden``, ``projection_dim``).
+    """
+
+    def __init__(self, net, space):
+        super().__init__(net, space)
+        h, d = space.projector_hidden, space.projection_dim
+        self.projectors = nn.ModuleList(MLPHead(c, h, d, pool=True) for c in space.block_widths)
+        self.predictors = nn.ModuleList(MLPHead(d, h, d) for _ in space.block_widths)
 
     def forward_block(self, x, block: int, path=None):
         """Run block ``block`` on ``x`` with the operators ``path``.
@@ -54,12 +78,25 @@ class BossNASMBConvSupernet(ChoiceSupernet):
         net = self.net
         return net.classifier(net.dropout(net.head(net.features[-1](x)).flatten(1)))
 
-    def block_parameters(self, block: int):
-        """Parameters of block ``block``'s candidates (and the stem + fixed MB1 layer for block 0), each once."""
+    def project(self, x, block: int, path=None):
+        """Projection ``[N, projection_dim]`` of block ``block`` run on ``x`` with ``path`` (as :meth:`forward_block`)."""
+        return self.projectors[block](self.forward_block(x, block, path))
+
+    def predict(self, x, block: int, path=None):
+        """Online prediction ``[N, projection_dim]``: :meth:`project` followed by the block's predictor."""
+        return self.predictors[block](self.project(x, block, path))
+
+    def block_modules(self, block: int) -> list[nn.Module]:
+        """Modules of block ``block``: its candidates (and the stem + fixed MB1 layer for block 0),
+        projector and predictor."""
         sl = self.space.block_slice(block)
-        mods = ([self.net.stem, self.net.features[0]] if block == 0 else []) + self.blocks[sl]
+        return (([self.net.stem, self.net.features[0]] if block == 0 else []) + list(self.blocks[sl])
+                + [self.projectors[block], self.predictors[block]])
+
+    def block_parameters(self, block: int):
+        """Parameters of :meth:`block_modules` (shared projections of a layer's candidates once)."""
         seen = set()
-        for m in mods:
+        for m in self.block_modules(block):
             for p in m.parameters():
                 if id(p) not in seen:
                     seen.add(id(p))
