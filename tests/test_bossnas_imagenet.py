@@ -74,3 +74,48 @@ def test_mbconv_trains_rates_and_picks_block0_on_tiny_imagefolder(tmp_path):
     assert read_rating_file(out / "bossnas" / "path_rank_0.yml") == pytest.approx(table)
     # the projector/predictor of block 0 are part of the checkpointed supernet
     assert state["model"]["projectors.0.2.weight"].shape == (32, 24)
+
+
+HYTRA = REPO / "configs/bossnas/hytra_imagenet.yaml"
+
+
+def test_hytra_paper_config_and_block_protocol():
+    cfg = load_config(HYTRA)
+    space = build_space(cfg.space, num_classes=cfg.data.num_classes)
+    a = cfg.algorithm
+    assert (a.type, a.epochs_per_block, a.interval, a.update_interval) == ("bossnas", 6, 2, 8)
+    assert cfg.train.epochs == 24 and space.num_blocks == 4 and space.train_paths == 4
+    # candidates: 51 for block 0; later blocks follow the scale the chosen previous path ends at
+    assert len(space.block_candidates(0)) == 51
+    assert [len(space.block_candidates(1, [k])) for k in ("5555", "5444", "5433", "4310")] == [51, 99, 80, 16]
+    rng = np.random.default_rng(0)
+    paths = space.sample_block_paths(2, ["5433", "3230"], rng)
+    assert len(paths) == len(set(paths)) == 4 and set(paths) <= set(space.block_candidates(2, ["5433", "3230"]))
+    t0 = space.arch_from_block_keys(["5433", "3230", "0010", "0000"])
+    assert t0 == space.decode("BossNet-T0") and space.block_keys(t0) == ("5433", "3230", "0010", "0000")
+
+
+def test_hytra_supernet_runs_every_candidate_path():
+    import torch
+    space = build_space({"type": "hytra", "supernet_width": 0.0625, "projector_hidden": 8, "projection_dim": 4})
+    sup = space.build_supernet().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        for prev in ("5555", "5444", "5433", "4310"):  # block 1 after inputs at 56, 28, 14, 7
+            h = sup.forward_block(x, 0, prev)
+            for k in space.block_candidates(1, [prev]):
+                assert sup.predict(h, 1, k).shape == (2, 4)
+        t0 = space.decode("BossNet-T0")
+        sup.set_active(t0)
+        assert sup(x).shape == (2, 128, 1, 1)  # 2048 x 1/16 channels at the 7-scale (1x1 for 32 px)
+
+
+def test_hytra_trains_rates_and_picks_block0_on_tiny_imagefolder(tmp_path):
+    out, state = _train(tmp_path, HYTRA, extra=["space.supernet_width=0.0625", "data.image_size=16"])
+    alg = state["algorithm"]
+    assert alg["block"] == 1 and len(alg["best_keys"]) == 1
+    table = alg["tables"][0]
+    from nasbench.spaces.hytra import paths_of_depth
+    assert list(table) == ["".join(map(str, p)) for p in paths_of_depth(4)]  # all 51 candidates, reference order
+    assert alg["best_keys"][0] == min(table, key=table.get)
+    assert read_rating_file(out / "bossnas" / "path_rank_0.yml") == pytest.approx(table)

@@ -297,8 +297,8 @@ def test_bad_stage_encodings_and_options(space):
         HyTraSpace(last_stride=4)
     with pytest.raises(ArchError, match="cannot parse"):
         HyTraSpace(archs=["BossNet-T9"])
-    # no supernet yet: family None and, as for every such space, no build_supernet
-    assert space.family is None and not hasattr(space, "build_supernet")
+    # the BossNAS block-wise supernet protocol
+    assert space.family == "blockwise" and hasattr(space, "build_supernet")
 
 
 # ----------------------------------------------------------------------------- sampling

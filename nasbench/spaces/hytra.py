@@ -41,9 +41,13 @@ The reference *supernet* only instantiates, per block, the operators of its
 the largest of them, so its blocks 1 and 2 cannot take a 56x56 or 28x28 input
 although the candidate lists above offer such paths; the only architectures
 of this space it cannot run are those whose block 0 ends at 56 or block 1 at
-28 (:meth:`HyTraSpace.fits_reference_supernet`). The supernet is not
-implemented here: the space's ``family`` is None and, like the other spaces
-without a supernet, it has no ``build_supernet``.
+28 (:meth:`HyTraSpace.fits_reference_supernet`). :meth:`HyTraSpace.build_supernet`
+gives BossNAS's block-wise siamese supernet
+(:mod:`nasbench.supernets.bossnas_hytra`), which has every operator at every
+scale reachable at a layer, so it runs every candidate path; the block-wise
+protocol (``block_candidates``: the candidates after the chosen earlier blocks,
+``sample_block_paths``: ``train_paths`` random candidates per step) is what
+``algorithm.type: bossnas`` asks.
 
 Architectures and keys
 ----------------------
@@ -339,12 +343,19 @@ class HyTraSpace(SearchSpace):
         dropout: dropout before the classifier of built networks (reference: 0).
         archs: names or keys of architectures of interest (e.g. the ones a
             config retrains); validated here, available as ``space.archs``.
+        train_paths: candidate paths drawn (without replacement) per BossNAS training step
+            (the reference's ``RandomPathHook``: 4).
+        supernet_width: width multiplier of the BossNAS supernet's channels (1 = the paper's;
+            smaller only for smoke tests); built networks are unaffected.
+        projector_hidden, projection_dim: widths of the supernet's per-block projector and
+            predictor MLPs (4096, 256 in the reference).
     Raises:
         ArchError: unknown variant, bad defaults, or an illegal entry of ``archs``.
     """
 
     name = "hytra"
-    family = None  # no supernet: the HyTra supernet is not implemented, so (house rule) no build_supernet
+    family = "blockwise"  # BossNAS's block-wise siamese supernet (build_supernet)
+    num_blocks = NUM_BLOCKS
     benchmark = None
     input_size = INPUT_SIZE
     named_archs = NAMED_ARCHS
@@ -355,7 +366,8 @@ class HyTraSpace(SearchSpace):
 
     def __init__(self, variant: str | None = None, num_classes: int = 1000, image_size: int = INPUT_SIZE,
                  se: bool = True, last_stride: int = 2, drop_path_rate: float = 0.0, dropout: float = 0.0,
-                 archs=None):
+                 archs=None, train_paths: int = 4, supernet_width: float = 1.0, projector_hidden: int = 4096,
+                 projection_dim: int = 256):
         if variant not in (None, "", "imagenet"):
             raise ArchError(f"{self.name}: unknown variant {variant!r}; the space has only 'imagenet'")
         if int(last_stride) not in (1, 2):
@@ -368,6 +380,14 @@ class HyTraSpace(SearchSpace):
         self._macs: dict = {}
         self._params: dict = {}
         self.archs = {str(a): self.validate(a) for a in (archs or [])}
+        self.train_paths = int(train_paths)
+        self.supernet_width = float(supernet_width)
+        self.projector_hidden, self.projection_dim = int(projector_hidden), int(projection_dim)
+        if self.train_paths < 1 or not 0 < self.supernet_width <= 1 or self.projector_hidden < 1 \
+                or self.projection_dim < 1:
+            raise ArchError(f"{self.name}: train_paths, projector_hidden and projection_dim must be positive and "
+                            f"supernet_width in (0, 1], got {train_paths!r}, {projector_hidden!r}, "
+                            f"{projection_dim!r}, {supernet_width!r}")
 
     # -- genes ----------------------------------------------------------------
     @property
@@ -489,6 +509,60 @@ class HyTraSpace(SearchSpace):
         return [depth_of_scale(s) for s in self.block_input_scales(arch)]
 
     candidate_paths = staticmethod(candidate_paths)
+
+    # -- the block-wise protocol (BossNAS) -------------------------------------
+    def block_keys(self, arch) -> tuple[str, ...]:
+        """The four block keys of ``arch``: each block's operator indices as digits (``"5433"``)."""
+        return tuple("".join(str(o) for o in p) for p in self.block_paths(arch))
+
+    def decode_block_key(self, block: int, key) -> tuple:
+        """Block key (4 digits 0..5) -> operator tuple. Raises :class:`ArchError`."""
+        if block not in range(NUM_BLOCKS):
+            raise ArchError(f"{self.name}: block must be 0..{NUM_BLOCKS - 1}, got {block!r}")
+        if (not isinstance(key, str) or len(key) != BLOCK_LAYERS or not key.isascii() or not key.isdigit()
+                or any(int(c) >= len(OPS) for c in key)):
+            raise ArchError(f"{self.name}: block {block} key {key!r} must be {BLOCK_LAYERS} operator digits 0..5 "
+                            f"({', '.join(f'{i}={n}' for i, n in enumerate(OP_NAMES))})")
+        return tuple(int(c) for c in key)
+
+    def arch_from_block_keys(self, keys) -> tuple:
+        """The architecture (default variant genes) of four block keys. Raises :class:`ArchError`."""
+        keys = list(keys)
+        if len(keys) != NUM_BLOCKS:
+            raise ArchError(f"{self.name}: {len(keys)} block keys {keys!r}, expected {NUM_BLOCKS}")
+        return self.validate(tuple(o for b, k in enumerate(keys) for o in self.decode_block_key(b, k)))
+
+    def block_candidates(self, block: int, prefix=()) -> list[str]:
+        """Keys of the candidate paths of ``block`` after the chosen keys ``prefix`` of blocks
+        ``0 .. block - 1``: :func:`candidate_paths` for the scale the last of them ends at
+        (depth 4 for block 0; the reference's ``ValBestPathHook`` depth rule, :func:`next_depth`).
+
+        Raises:
+            ArchError: ``prefix`` shorter than ``block`` or holding a bad key.
+        """
+        prefix = list(prefix)[:block]
+        if len(prefix) < block:
+            raise ArchError(f"{self.name}: block {block}'s candidates depend on the chosen paths of blocks "
+                            f"0..{block - 1}; got {prefix!r}")
+        in_scale = SCALES[STEM_SCALE]
+        for b, k in enumerate(prefix):
+            path = self.decode_block_key(b, k)
+            if not self._path_fits(path, in_scale):
+                raise ArchError(f"{self.name}: block {b} path {k!r} does not follow a {in_scale}x{in_scale} input")
+            in_scale = SCALES[OP_SCALE[path[-1]]]
+        return ["".join(str(o) for o in p) for p in candidate_paths(block, in_scale)]
+
+    def sample_block_paths(self, block: int, prefix, rng: np.random.Generator) -> list[str]:
+        """``train_paths`` different candidates of ``block`` (after ``prefix``), drawn uniformly
+        without replacement (the reference's ``RandomPathHook``: ``random.sample(paths, 4)``)."""
+        cand = self.block_candidates(block, prefix)
+        idx = rng.choice(len(cand), size=min(self.train_paths, len(cand)), replace=False)
+        return [cand[int(i)] for i in idx]
+
+    def build_supernet(self):
+        """The BossNAS siamese supernet :class:`~nasbench.supernets.bossnas_hytra.BossNASHyTraSupernet`."""
+        from ..supernets.bossnas_hytra import BossNASHyTraSupernet
+        return BossNASHyTraSupernet(self)
 
     def stage_encoding(self, arch) -> list[list[int]]:
         """The reference's retraining encoding: per stage 56, 28, 14, 7 the layers' types (0 ResAtt, 1 ResConv)."""
