@@ -56,7 +56,7 @@ def test_mbconv_paper_config():
     assert space.name == "bossnas_mbconv" and space.block_sizes == (2, 4, 4, 4, 4)
     assert (space.projector_hidden, space.projection_dim) == (4096, 256)
     a = cfg.algorithm
-    assert (a.type, a.epochs_per_block, a.interval, a.update_interval) == ("bossnas", 6, 2, 8)
+    assert (a.type, a.epochs_per_block, a.interval, a.update_interval, a.views) == ("bossnas", 6, 2, 8, "byol")
     assert cfg.train.epochs == 30 and cfg.train.lr == 4.8 and cfg.data.batch_size * a.update_interval == 4096
     sup = space.build_supernet()
     assert [p[-1].out_features for p in sup.projectors] == [256] * 5
@@ -83,7 +83,7 @@ def test_hytra_paper_config_and_block_protocol():
     cfg = load_config(HYTRA)
     space = build_space(cfg.space, num_classes=cfg.data.num_classes)
     a = cfg.algorithm
-    assert (a.type, a.epochs_per_block, a.interval, a.update_interval) == ("bossnas", 6, 2, 8)
+    assert (a.type, a.epochs_per_block, a.interval, a.update_interval, a.views) == ("bossnas", 6, 2, 8, "byol")
     assert cfg.train.epochs == 24 and space.num_blocks == 4 and space.train_paths == 4
     # candidates: 51 for block 0; later blocks follow the scale the chosen previous path ends at
     assert len(space.block_candidates(0)) == 51
@@ -119,3 +119,60 @@ def test_hytra_trains_rates_and_picks_block0_on_tiny_imagefolder(tmp_path):
     assert list(table) == ["".join(map(str, p)) for p in paths_of_depth(4)]  # all 51 candidates, reference order
     assert alg["best_keys"][0] == min(table, key=table.get)
     assert read_rating_file(out / "bossnas" / "path_rank_0.yml") == pytest.approx(table)
+
+
+# ---------------------------------------------------------------------------- BYOL views
+def test_byol_view_probabilities_are_asymmetric():
+    import torch
+
+    from nasbench.algorithms.bossnas_views import draw_byol_params
+    n = 4000
+    for view, blur, sol in ((1, 0.1, 0.0), (2, 1.0, 0.2)):
+        ps = draw_byol_params(torch.Generator().manual_seed(view), n, 64, 48, view)
+        assert np.mean([p["blur"] is not None for p in ps]) == pytest.approx(blur, abs=0.02)
+        assert np.mean([p["solarize"] for p in ps]) == pytest.approx(sol, abs=0.02)
+        assert np.mean(["jitter" in p for p in ps]) == pytest.approx(0.8, abs=0.02)
+        assert np.mean([p["gray"] for p in ps]) == pytest.approx(0.2, abs=0.02)
+        assert np.mean([p["flip"] for p in ps]) == pytest.approx(0.5, abs=0.03)
+        areas = [p["crop"][2] * p["crop"][3] / (64 * 48) for p in ps]
+        assert 0.08 * 0.9 <= min(areas) and max(areas) <= 1.0
+        assert all(0.1 <= p["blur"] <= 2.0 for p in ps if p["blur"] is not None)
+
+
+def test_byol_ops():
+    import torch
+
+    from nasbench.algorithms.bossnas_views import apply_byol
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(3, 16, 16, generator=g)
+    plain = {"crop": (0, 0, 16, 16), "flip": False, "gray": False, "blur": None, "solarize": False}
+    assert torch.allclose(apply_byol(img, plain, (16, 16)), img, atol=1e-5)  # full crop at the same size
+    assert torch.allclose(apply_byol(img, {**plain, "flip": True}, (16, 16)), img.flip(-1), atol=1e-5)
+    sol = apply_byol(img, {**plain, "solarize": True}, (16, 16))
+    assert torch.allclose(sol, torch.where(img >= 0.5, 1 - img, img), atol=1e-5)
+    gray = apply_byol(img, {**plain, "gray": True}, (16, 16))
+    assert torch.allclose(gray[0], gray[1]) and torch.allclose(gray[1], gray[2])
+    blurred = apply_byol(img, {**plain, "blur": 2.0}, (16, 16))
+    assert blurred.std() < img.std() / 2  # a sigma-2 blur removes most of white noise's variance
+    crop = apply_byol(img, {**plain, "crop": (4, 4, 8, 8)}, (16, 16))
+    assert crop.shape == (3, 16, 16)
+
+
+def test_byol_two_view_loader_is_seeded_and_shard_independent():
+    import torch
+
+    from nasbench.algorithms.bossnas import TwoViewLoader
+    from nasbench.data.cifar import InMemoryImages
+    from nasbench.data.loader import BatchLoader
+    g = torch.Generator().manual_seed(0)
+    data = InMemoryImages(torch.randint(0, 256, (16, 3, 24, 24), dtype=torch.uint8, generator=g),
+                          torch.zeros(16, dtype=torch.int64), ["a"])
+    one = TwoViewLoader.like(BatchLoader(data, 8, True, True, seed=3), views="byol")
+    v1, v2 = next(iter(one.epoch(0)))
+    assert v1.shape == (8, 3, 24, 24) and not torch.allclose(v1, v2)
+    again = next(iter(one.epoch(0)))
+    assert torch.equal(again[0], v1) and torch.equal(again[1], v2)  # exact resume
+    shards = [next(iter(TwoViewLoader.like(BatchLoader(data, 8, True, True, seed=3, rank=r, world_size=2),
+                                           views="byol").epoch(0))) for r in (0, 1)]
+    assert torch.allclose(torch.cat([s[0] for s in shards]), v1, atol=1e-5)
+    assert torch.allclose(torch.cat([s[1] for s in shards]), v2, atol=1e-5)

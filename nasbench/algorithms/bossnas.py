@@ -9,8 +9,10 @@ momentum hook, ``configs/nats_c10_bs256_accumulate4_gpus4.py``. METHODS.md secti
 One optimizer step of the trainer (``algorithm.type: bossnas``) is ``update_interval``
 loader batches; for each batch (two augmented views ``v1, v2`` ``[b, 3, H, W]``):
 
-1. the ``K`` paths of the current block are drawn by fair sampling (each layer of the
-   block gets a random permutation of its choices; ``K`` = number of choices, 8 on NATS);
+1. the ``K`` paths of the current block are drawn by the space's ``sample_block_paths``:
+   fair sampling on NATS and MBConv (each layer of the block gets a random permutation of
+   its choices; ``K`` = number of choices, 8 on NATS, 4 on MBConv), ``K`` = 4 random
+   candidates on HyTra (whose candidates follow the chosen earlier blocks);
 2. blocks before the current one run their frozen best paths (no gradient) in both nets;
 3. target (EMA net, no gradient, batch shuffled across ranks under DDP): for every path
    the projections of both views, L2-normalised, averaged over the ``K`` paths
@@ -65,6 +67,7 @@ from ..errors import ConfigError, NasbenchError
 from ..registry import ALGORITHMS, EVALUATORS, Key
 from ..spaces.blockwise import fair_paths
 from .base import Algorithm
+from .bossnas_views import byol_views_of_shard
 from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, rating_report, read_block_ratings,
                               write_rating_file)
 
@@ -104,22 +107,30 @@ class TwoViewLoader(BatchLoader):
 
     Each view is 4-pixel zero padding + random crop + horizontal flip (CIFAR, BossNAS's NATS
     pipeline), drawn from its own generator seeded by ``(seed, epoch, batch, view)``, then
-    normalised; ``v1, v2`` are ``float32 [b, C, H, W]``. Sharding, order and resume are the
-    base loader's.
+    normalised; ``v1, v2`` are ``float32 [b, C, H, W]``. With ``views = "byol"`` each view is
+    BYOL's asymmetric ImageNet pipeline instead
+    (:func:`~nasbench.algorithms.bossnas_views.byol_views_of_shard`, same seeding).
+    Sharding, order and resume are the base loader's.
     """
 
+    #: ``"crop_flip"`` (the CIFAR pipeline above) or ``"byol"`` (:mod:`.bossnas_views`: BYOL's
+    #: asymmetric ImageNet pipeline)
+    views = "crop_flip"
+
     @classmethod
-    def like(cls, loader, shuffle=None, seed=None):
+    def like(cls, loader, shuffle=None, seed=None, views="crop_flip"):
         """A two-view loader over ``loader``'s data, batch size, sharding and normalisation.
 
         A loader that is not a :class:`BatchLoader` (e.g. gpu_check's fixed synthetic batch)
         is wrapped by :class:`PairedViews` instead."""
         if not isinstance(loader, BatchLoader):
             return PairedViews(loader)
-        return cls(loader.data, loader.batch_size, loader.shuffle if shuffle is None else shuffle, True,
-                   seed=loader.seed if seed is None else seed, drop_last=loader.drop_last, rank=loader.rank,
-                   world_size=loader.world_size, mean=loader.mean, std=loader.std, device=loader.device,
-                   pad=loader.pad)
+        tv = cls(loader.data, loader.batch_size, loader.shuffle if shuffle is None else shuffle, True,
+                 seed=loader.seed if seed is None else seed, drop_last=loader.drop_last, rank=loader.rank,
+                 world_size=loader.world_size, mean=loader.mean, std=loader.std, device=loader.device,
+                 pad=loader.pad)
+        tv.views = views
+        return tv
 
     def epoch(self, epoch: int, start: int = 0):
         n_batches = len(self)
@@ -133,6 +144,10 @@ class TwoViewLoader(BatchLoader):
             views = []
             for v in (1, 2):
                 g = torch.Generator().manual_seed(batch_seed(self.seed * 7 + v, epoch, i))
+                if self.views == "byol":
+                    y = byol_views_of_shard(x, g, len(idx), lo, v)
+                    views.append(y.mul_(self._scale).sub_(self._shift))
+                    continue
                 shifts = torch.randint(-self.pad, self.pad + 1, (2, len(idx)), generator=g)
                 flips = torch.randint(0, 2, (len(idx),), generator=g).bool()
                 y = shift_flip(x, shifts[0, lo:hi], shifts[1, lo:hi], flips[lo:hi], self.pad)
@@ -180,14 +195,23 @@ class GroupedLoader:
 # ---------------------------------------------------------------------------- algorithm
 @ALGORITHMS.register("bossnas")
 class BossNAS(Algorithm):
-    """BossNAS on a block-wise supernet with ``forward_block``/``project``/``predict`` (NATS-Bench Ss).
+    """BossNAS on any block-wise space with a siamese supernet (NATS-Bench Ss, MBConv, HyTra).
+
+    What it asks (no space is named here): the space's ``num_blocks``,
+    ``block_candidates(block, prefix)`` (keys rated for a block after the chosen keys of the
+    earlier blocks), ``sample_block_paths(block, prefix, rng)`` (paths trained together in a
+    step), ``arch_from_block_keys``; the supernet's ``forward_block(x, block, path)``,
+    ``project``, ``predict`` (``[N, D]``), ``block_modules(block)`` (whose BNs a rating
+    recalibrates) and ``block_parameters(block)``.
 
     Args:
         space: a block-wise space whose supernet has per-block projectors and predictors
-            (:class:`~nasbench.spaces.bossnas_nats.BossNASNATSSpace`).
+            (:class:`~nasbench.spaces.bossnas_nats.BossNASNATSSpace`,
+            :class:`~nasbench.spaces.bossnas_mbconv.BossNASMBConvSpace`,
+            :class:`~nasbench.spaces.hytra.HyTraSpace`).
         seed: seed of the path sampler (identical on every rank).
         epochs_per_block, interval, update_interval, base_momentum, trust_coeff,
-        bn_batch_size, rating_images: see :attr:`KEYS`.
+        bn_batch_size, rating_images, views: see :attr:`KEYS`.
 
     Raises:
         ConfigError: a space without blocks, or ``train.epochs`` not a multiple of the number of
@@ -210,13 +234,16 @@ class BossNAS(Algorithm):
         "rating_images": Key(None, "validation images (two fixed views each) a path is rated on "
                                    "(null: the whole validation split)", int, (1, None), unit="images",
                              nullable=True),
+        "views": Key("crop_flip", "the two views: crop_flip (pad-crop + flip, CIFAR) or byol (BYOL's asymmetric "
+                                  "ImageNet pipeline: resized crop, flip, colour jitter, grayscale, blur, solarise)",
+                     str, choices=("crop_flip", "byol")),
     }
     default_evaluator = "bossnas_rating"
     find_unused_parameters = True
     owns_optimizer = True
 
     def __init__(self, space, seed=0, epochs_per_block=None, interval=10, update_interval=1, base_momentum=0.99,
-                 trust_coeff=0.001, bn_batch_size=256, rating_images=None):
+                 trust_coeff=0.001, bn_batch_size=256, rating_images=None, views="crop_flip"):
         super().__init__(space, seed)
         missing = [n for n in ("num_blocks", "build_supernet", "block_candidates", "sample_block_paths",
                                "arch_from_block_keys") if not hasattr(space, n)]
@@ -228,6 +255,7 @@ class BossNAS(Algorithm):
         self.base_momentum, self.trust_coeff = float(base_momentum), float(trust_coeff)
         self.bn_batch_size = int(bn_batch_size)
         self.rating_images = None if rating_images is None else int(rating_images)
+        self.views = str(views)
         self.block = 0
         self.best_keys: list[str] = []          # frozen best path (block key) of every finished block
         self.tables: list[dict] = []            # latest rating of every block rated so far
@@ -244,9 +272,9 @@ class BossNAS(Algorithm):
         base = make_loader("train", True)
         seed = getattr(base, "seed", 0)
         self.bn_loader = TwoViewLoader.like(make_loader("train", False, batch_size=self.bn_batch_size),
-                                            shuffle=True, seed=seed + 1)
-        self.val_loader = TwoViewLoader.like(make_loader("val", False), seed=seed + 2)
-        return GroupedLoader(TwoViewLoader.like(base), self.update_interval)
+                                            shuffle=True, seed=seed + 1, views=self.views)
+        self.val_loader = TwoViewLoader.like(make_loader("val", False), seed=seed + 2, views=self.views)
+        return GroupedLoader(TwoViewLoader.like(base, views=self.views), self.update_interval)
 
     def setup(self, module, train_cfg) -> None:
         """Keep the online supernet and build the target: a frozen copy (BYOL: same initial weights)."""
