@@ -27,12 +27,13 @@ def _tiny_imagefolder(root: Path, classes=2, per_class=9, size=32):
                 Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(d / f"{i}.png")
 
 
-def _train(tmp_path, cfg, extra=()):
-    """Two steps = one epoch = block 0 trained, rated and frozen (epochs_per_block 1)."""
+def _train(tmp_path, cfg, extra=(), steps=2):
+    """Two steps = one epoch = block 0 trained, rated and frozen (epochs_per_block 1); a third
+    step trains block 1 on the frozen block 0."""
     _tiny_imagefolder(tmp_path / "imnet")
     out = tmp_path / "run"
     opts = [f"data.root={tmp_path / 'imnet'}", "data.num_classes=2", "data.image_size=32", "data.val_size=4",
-            "data.batch_size=6", "data.eval_batch_size=4", "train.epochs=5", "train.max_steps=2",
+            "data.batch_size=6", "data.eval_batch_size=4", "train.epochs=5", f"train.max_steps={steps}",
             "train.amp=none", "train.warmup_epochs=0", "train.log_interval=1", "device=cpu",
             "algorithm.epochs_per_block=1", "algorithm.interval=1", "algorithm.update_interval=1",
             "algorithm.bn_batch_size=4", "algorithm.rating_images=4",
@@ -43,7 +44,7 @@ def _train(tmp_path, cfg, extra=()):
     state = load_checkpoint(out / "checkpoints/last.pth")
     logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     losses = [v for rec in logged for k, v in rec.items() if k == "train/loss"]
-    assert state["step"] == 2 and len(losses) == 2 and all(-4 <= v <= 4 for v in losses)
+    assert state["step"] == steps and len(losses) == steps and all(-4 <= v <= 4 for v in losses)
     return out, state
 
 
@@ -58,6 +59,10 @@ def test_mbconv_paper_config():
     a = cfg.algorithm
     assert (a.type, a.epochs_per_block, a.interval, a.update_interval, a.views) == ("bossnas", 6, 2, 8, "byol")
     assert cfg.train.epochs == 30 and cfg.train.lr == 4.8 and cfg.data.batch_size * a.update_interval == 4096
+    rng = np.random.default_rng(0)
+    for b in range(5):  # fair sampling: K = 4 paths, every layer a permutation of its 4 operators
+        paths = space.sample_block_paths(b, (), rng)
+        assert len(paths) == 4 and all(sorted(col) == [0, 1, 2, 3] for col in zip(*paths))
     sup = space.build_supernet()
     assert [p[-1].out_features for p in sup.projectors] == [256] * 5
     assert [p[2].in_features for p in sup.projectors] == [24, 40, 80, 112, 192]  # the block's own width
@@ -111,9 +116,10 @@ def test_hytra_supernet_runs_every_candidate_path():
 
 
 def test_hytra_trains_rates_and_picks_block0_on_tiny_imagefolder(tmp_path):
-    out, state = _train(tmp_path, HYTRA, extra=["space.supernet_width=0.0625", "data.image_size=16"])
+    out, state = _train(tmp_path, HYTRA, extra=["space.supernet_width=0.0625", "data.image_size=16"], steps=3)
     alg = state["algorithm"]
     assert alg["block"] == 1 and len(alg["best_keys"]) == 1
+    assert alg["optimizer"] is not None  # step 3 trained block 1 (its candidates follow block 0's best path)
     table = alg["tables"][0]
     from nasbench.spaces.hytra import paths_of_depth
     assert list(table) == ["".join(map(str, p)) for p in paths_of_depth(4)]  # all 51 candidates, reference order
