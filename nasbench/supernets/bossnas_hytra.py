@@ -44,6 +44,7 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from ..ops.hytra import MHSA, PEG, avg_down_shortcut
+from ..spaces.hytra import BLOCK_LAYERS, NUM_LAYERS, OP_SCALE, OPS, SCALES, STAGE_HEADS, STAGE_PLANES, STEM_SCALE
 from .base import Supernet
 from .bossnas_nats import MLPHead
 
@@ -112,7 +113,6 @@ class BossNASHyTraSupernet(Supernet):
 
     def __init__(self, space: "HyTraSpace"):
         super().__init__()
-        from ..spaces.hytra import BLOCK_LAYERS, NUM_LAYERS, OP_SCALE, OPS, SCALES, STAGE_HEADS, STAGE_PLANES, STEM_SCALE
         self.space = space
         w = float(space.supernet_width)
         scaled = lambda c: max(1, int(round(c * w)))  # noqa: E731
