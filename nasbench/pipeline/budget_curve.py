@@ -104,19 +104,14 @@ def run_point(label, path, epochs, out, opts=None, train_size=None, num_archs=No
 
 
 def _train_progress(run) -> tuple:
-    """``(training images, epochs done)`` of a finished :func:`train_supernet` run: the
-    size from ``log.txt``, the epochs from the last ``train/epoch`` in ``log.jsonl``
-    (so ``train.max_steps`` is honoured); None where the logs lack them."""
-    import re
+    """``(training images, epochs done)`` of a finished :func:`train_supernet` run, read from
+    its ``log.jsonl``: the size from the ``data/train_images`` record, the epochs from the last
+    ``train/epoch`` (so ``train.max_steps`` is honoured); None where the log lacks them."""
     n, epochs = None, None
-    log = Path(run) / "log.txt"
-    for line in log.read_text().splitlines() if log.is_file() else []:
-        m = re.search(r"(\d+) train / \d+ val images", line)
-        if m:
-            n = int(m.group(1))
     log = Path(run) / "log.jsonl"
     for line in log.read_text().splitlines() if log.is_file() else []:
         rec = json.loads(line)
+        n = rec.get("data/train_images", n)
         epochs = rec.get("train/epoch", epochs)
     return n, epochs
 

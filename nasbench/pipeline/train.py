@@ -53,6 +53,7 @@ def train_supernet(cfg: Config, out, resume: bool = False, stop_after: int | Non
     logger.info("supernet %s (%s): %.2fM params, %d train / %d val images, %d steps/epoch",
                 space.name, cfg.algorithm.type, sum(p.numel() for p in supernet.parameters()) / 1e6,
                 len(datasets["train"]), len(datasets["val"]), len(loader))
+    logger.log(0, {"train_images": len(datasets["train"]), "val_images": len(datasets["val"])}, prefix="data")
     train_cfg = Config({**cfg.train, "sync_bn": False})  # the supernet syncs its own BN
     trainer = Trainer(supernet, algorithm, loader, train_cfg, out, dist=dist, logger=logger,
                       hooks=[tracker] if tracker is not None else [],
