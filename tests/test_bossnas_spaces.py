@@ -482,6 +482,29 @@ def test_rating_correlations_and_evaluator(nats10):
     assert set(rep["size_proxies"]) == {"params", "flops"} and rep["size_proxies"]["params"]["n"] == 32768
 
 
+def test_rating_history_rates_with_the_blocks_rated_so_far(nats10):
+    """After each rating epoch: blocks rated so far, each block's latest table, unrated blocks tie."""
+    from nasbench.algorithms.bossnas_ratings import rating_history
+    from nasbench.metrics.ranking import rank_correlations
+    final = _random_tables(nats10, seed=5)
+    early = _random_tables(nats10, seed=6)
+    ratings = rate_all(nats10, final)
+    bench = TabularBenchmark("toy_nats", NATSSizeSpace(), {k: {"acc": 100 - r, "flops": None}
+                                                           for k, r in ratings.items()}, metric="acc")
+    history = [{"epoch": 0, "block": 0, "table": early[0]}, {"epoch": 1, "block": 0, "table": final[0]},
+               {"epoch": 2, "block": 1, "table": final[1]}, {"epoch": 3, "block": 2, "table": final[2]}]
+    hist = rating_history(nats10, history, bench)
+    assert [(h["epoch"], h["block"], h["blocks_rated"]) for h in hist] == [(0, 0, 1), (1, 0, 1), (2, 1, 2), (3, 2, 3)]
+    keys = list(bench)
+    acc = [bench.query(k)["acc"] for k in keys]
+    by_block0 = [-early[0][nats10.block_keys(k)[0]] for k in keys]  # the first entry: block 0's early table only
+    assert hist[0]["kendall_tau"] == pytest.approx(rank_correlations(by_block0, acc)["kendall_tau"])
+    assert hist[-1]["kendall_tau"] == pytest.approx(1.0)  # every block at its final table: the final rating
+    assert hist[0]["kendall_tau"] < hist[1]["kendall_tau"] < hist[2]["kendall_tau"] < hist[3]["kendall_tau"]
+    with pytest.raises(NasbenchError, match="entry 1"):
+        rating_history(nats10, [history[0], {"epoch": 1, "block": 2, "table": final[0]}], bench)
+
+
 def test_ratings_cover_the_nats_benchmark(bench_of, bench_root, nats10, tmp_path, capsys):
     bench = bench_of("nats_sss/cifar10")
     tables = _random_tables(nats10)

@@ -68,8 +68,8 @@ from ..registry import ALGORITHMS, EVALUATORS, Key
 from ..spaces.blockwise import fair_paths
 from .base import Algorithm
 from .bossnas_views import byol_views_of_shard
-from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, rating_report, read_block_ratings,
-                              write_rating_file)
+from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, rating_history, rating_report,
+                              read_block_ratings, write_rating_file)
 
 __all__ = ["BossNAS", "BossGreedyEvaluator", "TwoViewLoader", "GroupedLoader", "byol_loss", "ensemble_target",
            "population_centre", "ema_momentum", "fair_paths", "PairedViews"]
@@ -300,8 +300,20 @@ class BossNAS(Algorithm):
         """Rate every architecture of ``benchmark`` from ``directory/path_rank_{b}.yml`` (one file per
         block, reference format, read safely) as ``sum_b (loss_b + 4)``; see
         :func:`~nasbench.algorithms.bossnas_ratings.rating_report` (the correlations are of the
-        negated rating). Raises DataNotFoundError / NasbenchError for missing or malformed files."""
-        return rating_report(self.space, read_block_ratings(directory, self.space.num_blocks), benchmark)
+        negated rating). Where ``directory/ratings.json`` (written by a training run) holds the
+        run's rating history, ``"history"`` adds the correlations after each rating epoch
+        (:func:`~nasbench.algorithms.bossnas_ratings.rating_history`). Raises DataNotFoundError /
+        NasbenchError for missing or malformed files."""
+        import json
+        rep = rating_report(self.space, read_block_ratings(directory, self.space.num_blocks), benchmark)
+        path = Path(directory) / "ratings.json"
+        if path.is_file():
+            try:
+                history = json.loads(path.read_text())["history"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise NasbenchError(f"{path}: not a BossNAS ratings.json ({type(e).__name__}: {e})") from None
+            rep["history"] = rating_history(self.space, history, benchmark)
+        return rep
 
     # -- training -------------------------------------------------------------------
     def _check_schedule(self, ctx):

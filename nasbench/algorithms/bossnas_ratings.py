@@ -41,7 +41,7 @@ from ..evaluators.base import Evaluator
 RATING_OFFSET = 4.0
 TUPLE_TAG = "tag:yaml.org,2002:python/tuple"
 
-__all__ = ["RATING_OFFSET", "rating_file_name", "read_rating_file", "write_rating_file", "read_block_ratings",
+__all__ = ["RATING_OFFSET", "rating_history", "rating_file_name", "read_rating_file", "write_rating_file", "read_block_ratings",
            "write_block_ratings", "check_block_table", "rate_archs", "rate_all", "rating_correlations",
            "rating_report", "BossRatingEvaluator"]
 
@@ -299,6 +299,37 @@ def rating_report(space, block_tables: Sequence[Mapping[str, float]], benchmark,
             "correlations": rating_correlations(ratings, benchmark), "size_proxies": proxies,
             "best": {"arch": best, "rating": ratings[best], benchmark.metric: benchmark.query(best)[benchmark.metric],
                      "rank": benchmark.rank(best)}}
+
+
+def rating_history(space, history: Sequence[Mapping], benchmark) -> list[dict]:
+    """Ranking quality of the rating a run had after each of its rating epochs.
+
+    ``history``: the run's ratings in order, ``[{"epoch", "block", "table": {block key: loss}}]``
+    (``ratings.json`` of a BossNAS run). After each entry, every architecture of
+    ``benchmark`` is rated ``sum_b (loss_b + 4)`` over the blocks rated so far (each block's
+    latest table; blocks not rated yet add nothing, so architectures differing only there
+    tie), which is what a block-wise search knows at that point. Returns one
+    ``{"epoch", "block", "blocks_rated", "kendall_tau", "spearman", "pearson"}`` per entry
+    (correlations of the negated rating, as :func:`rating_correlations`).
+
+    Raises:
+        NasbenchError: an entry's table is not a table of its block.
+    """
+    from ..metrics.ranking import rank_correlations
+
+    keys = list(benchmark)
+    block_keys = [space.block_keys(k) for k in keys]
+    true = [float(benchmark.query(k)[benchmark.metric]) for k in keys]
+    latest: dict[int, Mapping[str, float]] = {}
+    out = []
+    for i, entry in enumerate(history):
+        b = int(entry["block"])
+        check_block_table(space, b, entry["table"], where=f"rating history entry {i} (epoch {entry.get('epoch')})")
+        latest[b] = entry["table"]
+        pred = [-sum(latest[j][bk[j]] + RATING_OFFSET for j in sorted(latest)) for bk in block_keys]
+        out.append({"epoch": entry.get("epoch"), "block": b, "blocks_rated": len(latest),
+                    **rank_correlations(pred, true)})
+    return out
 
 
 class BossRatingEvaluator(Evaluator):

@@ -92,7 +92,9 @@ def rank_eval_ratings(cfg: Config, ratings_dir, out) -> dict:
     ``ratings_dir`` (:meth:`~nasbench.algorithms.base.Algorithm.rating_file_report`; nothing
     in them is executed). Writes ``out/rank.json`` = ``{"benchmark", "space", "algorithm",
     "source", "num_archs", "kendall_tau", "spearman", "pearson" (positive: a better rating goes
-    with a higher accuracy), "size_proxies", "best"}`` and returns it.
+    with a higher accuracy), "size_proxies", "best", and "history" (the correlations after each
+    rating epoch, plotted to ``out/rank_history.png``) where the algorithm reports one}`` and
+    returns it.
 
     Raises:
         ConfigError: no benchmark for the space, or an algorithm without rating files;
@@ -109,9 +111,25 @@ def rank_eval_ratings(cfg: Config, ratings_dir, out) -> dict:
     res = {"benchmark": bench.name, "space": space.name, "algorithm": cfg.algorithm.type, "source": str(ratings_dir),
            "num_archs": rep["num_archs"], "kendall_tau": c["kendall_tau"], "spearman": c["spearman"],
            "pearson": c["pearson"], "size_proxies": rep.get("size_proxies", {}), "best": rep.get("best")}
+    if rep.get("history"):
+        res["history"] = rep["history"]
     out = Path(out)
     make_out_dir(out)
     atomic_write_json(res, out / "rank.json")
+    if rep.get("history"):
+        _plot_rating_history(res, out / "rank_history.png")
     print(f"{space.name} on {bench.name}: {res['num_archs']} architectures rated from {ratings_dir}, Kendall tau "
           f"{res['kendall_tau']:.4f}, Spearman {res['spearman']:.4f}, Pearson {res['pearson']:.4f}")
     return res
+
+
+def _plot_rating_history(res: dict, path) -> None:
+    """Kendall tau of the rating known after each rating epoch (``res["history"]``), with the
+    final rating's and the size proxies' tau as reference lines."""
+    from ..metrics.plots import plot_curves
+    hist = res["history"]
+    ref = {"final rating": res["kendall_tau"]}
+    ref.update({f"{name} proxy": c["kendall_tau"] for name, c in res.get("size_proxies", {}).items()})
+    plot_curves({"rating after this epoch": ([h["epoch"] for h in hist], [h["kendall_tau"] for h in hist])}, path,
+                title=f"{res['space']} on {res['benchmark']}: {res['num_archs']} architectures",
+                ylabel="Kendall tau vs benchmark", reference=ref)
