@@ -45,7 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, MixedOp, ReLUConvBN
+from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, MixedOp, ReLUConvBN, add_stems, run_stems, stem_plan
 from .base import DifferentiableSupernet
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,9 @@ class BroadSearchNetwork(DifferentiableSupernet):
         partial: PC-DARTS partial-channel factor ``K`` (1 = BNAS-v2 CLR, 4 = BNAS-v2 PC);
             it also switches on edge normalisation.
         alpha_init_std: std of the normal initialisation of alpha (and beta), 1e-3.
+        stem: ``cifar`` (one 3x3 conv to ``3C``) or ``imagenet``: DARTS' ImageNet stems to ``3C``
+            (``s0`` at 1/4, ``s1`` at 1/8 of the input) and FactorizedReduce on the first cell's
+            ``s0``, as ``BNASv2PC/model_search_imagenet_b.py`` (:func:`~nasbench.ops.darts.add_stems`).
 
     Raises:
         ValueError: ``layers < 2`` (the enhancement block needs two taps) or a width
@@ -113,18 +116,19 @@ class BroadSearchNetwork(DifferentiableSupernet):
     """
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 2, en_layers: int = 1,
-                 partial: int = 1, alpha_init_std: float = 1e-3):
+                 partial: int = 1, alpha_init_std: float = 1e-3, stem: str = "cifar"):
         super().__init__()
         if layers < 2 or en_layers < 1:
             raise ValueError(f"BCNN needs layers >= 2 and en_layers >= 1, got {layers}, {en_layers}")
         self.C, self.layers, self.en_layers, self.partial = C, layers, en_layers, int(partial)
-        self.stem = nn.Sequential(nn.Conv2d(3, 3 * C, 3, padding=1, bias=False), nn.BatchNorm2d(3 * C))
+        _, reduction_prev, _ = stem_plan(stem, C)
+        add_stems(self, stem, 3 * C)
         self.gap_taps, self.gap_reduce = nn.ModuleList(), nn.ModuleList()
         self.en_taps, self.en_reduce = nn.ModuleList(), nn.ModuleList()
         self.conv_cells = nn.ModuleList()
         c_pp = c_p = 3 * C
         c = C
-        gap_widths, reduction_prev = [], False
+        gap_widths = []
         for i in range(layers):
             gap_out = C if i == 0 else c
             self.gap_taps.append(ReLUConvBN(c_p, gap_out, 1, 1, 0))
@@ -228,7 +232,7 @@ class BroadSearchNetwork(DifferentiableSupernet):
     def forward(self, x):
         w_conv, e_conv = self.cell_weights("conv")
         w_en, e_en = self.cell_weights("enhance")
-        s0 = s1 = self.stem(x)
+        s0, s1 = run_stems(self, x)
         gap, en = [], []
         for i, cell in enumerate(self.conv_cells):
             gap.append(self.gap_reduce[i](self.gap_taps[i](s1)))
