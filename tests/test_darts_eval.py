@@ -198,3 +198,34 @@ def test_bnas_v2_imagenet_retrain_step(tmp_path, tiny_imagefolder):
                   base + ["retrain.max_steps=1", "data.batch_size=2"], arch="BNASv2_PC_image")
     assert any(np.isfinite(l.get("train/loss", np.nan)) for l in logged)
     assert json.loads((tmp_path / "r/result.json").read_text())["steps"] == 1
+
+
+def test_arch_clip_grad_bounds_the_architecture_gradient():
+    """algorithm.arch_clip_grad: Adam's first moment after one step is 0.5 g (beta1 0.5, no weight decay), so its
+    norm shows the clipped gradient; without clipping it carries the full one."""
+    from nasbench.algorithms.darts import BNASv2
+    from nasbench.engine.context import StepContext
+
+    class Loader:
+        def __len__(self):
+            return 1
+
+        def epoch(self, e, start=0):
+            g = torch.Generator().manual_seed(1)
+            yield torch.randn(2, 3, 32, 32, generator=g), torch.tensor([0, 1])
+
+    norms = {}
+    for clip in (None, 1e-4):
+        torch.manual_seed(0)
+        space = SPACES.build("bnas_v2", search_channels=8, partial=4)
+        net = space.build_supernet()
+        alg = BNASv2(space, arch_lr=0.01, arch_weight_decay=0.0, confidence=False, arch_clip_grad=clip)
+        alg.arch_loader = Loader()
+        ctx = StepContext(model=net, module=net, step=0, epoch=0, total_steps=4, steps_per_epoch=4)
+        out = alg.train_step(ctx, (torch.randn(2, 3, 32, 32), torch.tensor([1, 0])))
+        m = [alg.arch_optimizer.state[p]["exp_avg"] for p in net.arch_parameters()]
+        norms[clip] = (torch.sqrt(sum((t ** 2).sum() for t in m)).item(), out.get("arch_grad_norm"))
+    full, _ = norms[None]
+    clipped, before = norms[1e-4]
+    assert before == pytest.approx(2 * full, rel=1e-4)  # the unclipped norm is reported
+    assert clipped == pytest.approx(0.5e-4, rel=1e-3) and full > 1e-3
