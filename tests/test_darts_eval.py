@@ -34,7 +34,8 @@ from nasbench.metrics.flops import auxiliary_params, count_params
 from nasbench.pipeline.common import read_arch
 from nasbench.registry import SPACES
 from nasbench.spaces import build_space
-from nasbench.spaces.bnas_v2 import GENOTYPES, broad_plan, cell_plan
+from nasbench.ops.darts import cell_plan
+from nasbench.spaces.bnas_v2 import GENOTYPES, broad_plan
 from nasbench.spaces.darts import DartsNetwork, darts_plan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,3 +230,52 @@ def test_arch_clip_grad_bounds_the_architecture_gradient():
     clipped, before = norms[1e-4]
     assert before == pytest.approx(2 * full, rel=1e-4)  # the unclipped norm is reported
     assert clipped == pytest.approx(0.5e-4, rel=1e-3) and full > 1e-3
+
+
+def test_darts_search_networks_equal_the_references():
+    """DARTS' and PC-DARTS' search networks (paper width 16, 8 cells): 1,930,842 and 299,830 parameters,
+    architecture parameters included, as the references' ``Network(16, 10, 8, criterion)`` count them
+    (quark0/darts ``cnn/model_search.py`` and yuhuixu1993/PC-DARTS ``model_search.py``, counted by the
+    throwaway script of the module doc, which also checked that with the reference's weights copied in
+    both give the same logits and genotype)."""
+    for cfg, n, n_arch in (("configs/darts/cifar10_search.yaml", 1_930_842, 2 * 14 * 8),  # alphas
+                           ("configs/darts/cifar10_search_pc.yaml", 299_830, 2 * 14 * 8 + 2 * 14)):  # + betas
+        with torch.device("meta"):
+            net = _space(cfg).build_supernet()
+        assert count_params(net) == n
+        assert sum(p.numel() for p in net.arch_parameters()) == n_arch
+        assert [c.reduction for c in net.cells] == [False, False, True, False, False, True, False, False]
+
+
+@pytest.mark.parametrize("cfg", ["cifar10_search", "cifar10_search_unrolled", "cifar10_search_pc"])
+def test_darts_search_configs_run_an_architecture_and_a_weight_step(cfg):
+    """First-order, second-order DARTS and PC-DARTS over the standard search network (narrowed to
+    width 8 and 3 cells, 16x16 images): the architecture moves, the genotype is an architecture of the space."""
+    from nasbench.algorithms.darts import BNASv2
+    from nasbench.engine.context import StepContext
+    from nasbench.engine.optim import build_optimizer
+    c = load_config(REPO / f"configs/darts/{cfg}.yaml")
+    space = SPACES.build("darts", **{**{k: v for k, v in c.space.to_dict().items() if k != "type"},
+                                     "search_channels": 8, "search_layers": 3})
+    kw = {k: v for k, v in c.algorithm.to_dict().items() if k not in ("type", "arch_start_epoch")}
+    torch.manual_seed(0)
+    net = space.build_supernet()
+    alg = BNASv2(space, **kw)
+
+    class Loader:
+        def __len__(self):
+            return 1
+
+        def epoch(self, e, start=0):
+            yield torch.randn(2, 3, 16, 16), torch.tensor([0, 1])
+
+    alg.arch_loader = Loader()
+    opt = build_optimizer(net, c.train, fused=False)
+    ctx = StepContext(model=net, module=net, step=0, epoch=0, total_steps=4, steps_per_epoch=4, optimizer=opt)
+    a0 = [a.detach().clone() for a in net.arch_parameters()]
+    out = alg.train_step(ctx, (torch.randn(2, 3, 16, 16), torch.tensor([1, 0])))
+    assert np.isfinite(float(out["loss"])) and np.isfinite(float(out["arch_loss"]))
+    assert all(not torch.equal(a, b) for a, b in zip(a0, net.arch_parameters()))
+    assert {"pfree_normal", "pfree_reduce"} <= set(out)
+    arch = space.from_genotype(net.genotype())
+    assert space.validate(arch) == arch and (len(a0) == 4) == (cfg == "cifar10_search_pc")

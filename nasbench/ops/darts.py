@@ -174,6 +174,28 @@ def run_stems(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return s0, net.stem1(s0)
 
 
+def cell_plan(C: int, layers: int, reductions, C_stem: int, reduction_prev: bool = False,
+              multiplier: int = 4) -> list:
+    """Per cell ``(C_pp, C_p, C, reduction, reduction_prev)`` of a chain of DARTS cells (one channel plan).
+
+    The bookkeeping of DARTS ``cnn/model.py`` (``NetworkCIFAR``/``NetworkImageNet``) and of the
+    BNAS-v2 ``model_b.py`` convolution block, which share it: a cell in ``reductions`` doubles
+    ``C`` and has stride 2; every cell outputs ``multiplier * C`` channels (the concat of its 4 nodes); cell
+    ``i`` reads the outputs of cells ``i-2`` and ``i-1``, the first cells the stem outputs
+    (``C_stem`` channels each). ``reduction_prev`` of cell 0 is True when the stem's ``s0`` has twice
+    the resolution of ``s1`` (the ImageNet stems), so its ``s0`` goes through FactorizedReduce.
+    """
+    C_pp = C_p = int(C_stem)
+    C_cur, red_prev, out = int(C), bool(reduction_prev), []
+    for i in range(int(layers)):
+        red = i in reductions
+        if red:
+            C_cur *= 2
+        out.append((C_pp, C_p, C_cur, red, red_prev))
+        C_pp, C_p, red_prev = C_p, multiplier * C_cur, red
+    return out
+
+
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     """ShuffleNet's channel shuffle: ``[N, g*c, H, W]`` viewed as ``[N, g, c, H, W]``, transposed, flattened."""
     n, ch, h, w = x.shape

@@ -45,8 +45,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import ArchError, ConfigError
-from ..ops.darts import (PRIMITIVES, STEMS, FactorizedReduce, Genotype, ReLUConvBN, add_stems, drop_path, make_op,
-                         run_stems, stem_plan)
+from ..ops.darts import (PRIMITIVES, STEMS, FactorizedReduce, Genotype, ReLUConvBN, add_stems, cell_plan, drop_path,
+                         make_op, run_stems, stem_plan)
 from ..registry import SPACES
 from .base import SearchSpace, short_repr
 
@@ -169,27 +169,6 @@ class BroadCell(nn.Module):
                 total = total + h
             states.append(total)
         return torch.cat([states[i] for i in CONCAT], dim=1)
-
-
-def cell_plan(C: int, layers: int, reductions, C_stem: int, reduction_prev: bool = False) -> list:
-    """Per cell ``(C_pp, C_p, C, reduction, reduction_prev)`` of a chain of DARTS cells (one channel plan).
-
-    The bookkeeping of DARTS ``cnn/model.py`` (``NetworkCIFAR``/``NetworkImageNet``) and of the
-    BNAS-v2 ``model_b.py`` convolution block, which share it: a cell in ``reductions`` doubles
-    ``C`` and has stride 2; every cell outputs ``4C`` channels (the concat of its 4 nodes); cell
-    ``i`` reads the outputs of cells ``i-2`` and ``i-1``, the first cells the stem outputs
-    (``C_stem`` channels each). ``reduction_prev`` of cell 0 is True when the stem's ``s0`` has twice
-    the resolution of ``s1`` (the ImageNet stems), so its ``s0`` goes through FactorizedReduce.
-    """
-    C_pp = C_p = int(C_stem)
-    C_cur, red_prev, out = int(C), bool(reduction_prev), []
-    for i in range(int(layers)):
-        red = i in reductions
-        if red:
-            C_cur *= 2
-        out.append((C_pp, C_p, C_cur, red, red_prev))
-        C_pp, C_p, red_prev = C_p, len(CONCAT) * C_cur, red
-    return out
 
 
 @dataclass
@@ -674,6 +653,6 @@ class BNASv2Space(DartsCellSpace):
                             drop_path_prob=self.drop_path_prob, in_channels=self.in_channels, stem=self.stem)
 
 
-__all__ = ["BNASv2Space", "DartsCellSpace", "BroadNetwork", "BroadCell", "BroadPlan", "broad_plan", "cell_plan",
-           "stem_plan", "add_stems", "run_stems", "STEMS", "GENOTYPES", "Genotype",
+__all__ = ["BNASv2Space", "DartsCellSpace", "BroadNetwork", "BroadCell", "BroadPlan", "broad_plan",
+           "GENOTYPES", "Genotype",
            "OPS7", "PAIRS", "CONCAT", "CELLS", "BNASV2_CLR_V1", "gene_index"]

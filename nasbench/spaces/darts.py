@@ -10,7 +10,7 @@ cell, ``Genotype.reduce`` the reduction cell; string keys read ``normal=...;redu
 Every named genotype (DARTS_V1, DARTS_V2, the five BNAS-v2 ones) is accepted as ``--arch``.
 
 The network shares its cell (:class:`~nasbench.spaces.bnas_v2.BroadCell`), its cell channel
-plan (:func:`~nasbench.spaces.bnas_v2.cell_plan`) and its stems
+plan (:func:`~nasbench.ops.darts.cell_plan`) and its stems
 (:func:`~nasbench.ops.darts.add_stems`) with BNAS-v2's broad network. Where they differ:
 
 * DARTS stacks ``layers`` cells and classifies the last one; reductions sit at cells
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..ops.darts import Genotype, add_stems, run_stems, stem_plan
+from ..ops.darts import Genotype, add_stems, cell_plan, run_stems, stem_plan
 from ..registry import SPACES
-from .bnas_v2 import CONCAT, BroadCell, DartsCellSpace, cell_plan
+from .bnas_v2 import CONCAT, BroadCell, DartsCellSpace
 
 #: names of the two cells in string keys and messages (cell 0 = Genotype.normal)
 DARTS_CELLS = ("normal", "reduce")
@@ -169,9 +169,11 @@ class DartsSpace(DartsCellSpace):
         num_classes: classifier outputs; drop_path_prob: initial drop-path probability of built networks.
         input_size: image side in pixels for :meth:`flops` (a multiple of 4, or of 32 with ImageNet stems);
         in_channels: image channels.
+        search_channels, search_layers: base width (16) and cells (8) of the search network
+            (:meth:`build_supernet`, CIFAR stem); partial: its PC-DARTS factor K (1 = DARTS, 4 = PC-DARTS).
 
     ``params(arch)`` excludes the auxiliary head (DARTS' convention); ``tools/model_info.py``
-    prints both. This space has no search network.
+    prints both.
 
     Raises:
         ConfigError: bad network settings (see :func:`darts_plan`) or ``input_size``.
@@ -182,7 +184,13 @@ class DartsSpace(DartsCellSpace):
     cell_long = _DARTS_CELL_LONG
 
     def __init__(self, init_channels: int = 36, layers: int = 20, auxiliary: bool = True, stem: str = "cifar",
-                 num_classes: int = 10, drop_path_prob: float = 0.0, input_size: int = 32, in_channels: int = 3):
+                 num_classes: int = 10, drop_path_prob: float = 0.0, input_size: int = 32, in_channels: int = 3,
+                 search_channels: int = 16, search_layers: int = 8, partial: int = 1):
+        self.search_channels, self.search_layers, self.partial = int(search_channels), int(search_layers), int(partial)
+        if self.partial < 1 or self.search_channels % self.partial:
+            raise ConfigError(f"darts: partial={partial} must be >= 1 and divide search_channels={search_channels}")
+        if self.search_layers < 3:
+            raise ConfigError(f"darts: search_layers={search_layers} must be at least 3")
         self.init_channels, self.layers, self.auxiliary = int(init_channels), int(layers), bool(auxiliary)
         self.stem, self.num_classes = str(stem), int(num_classes)
         self.drop_path_prob, self.input_size, self.in_channels = float(drop_path_prob), int(input_size), int(in_channels)
@@ -193,14 +201,13 @@ class DartsSpace(DartsCellSpace):
         self._cost_cache: dict[tuple, tuple[int, int]] = {}
 
     def build_supernet(self):
-        """Not available: DARTS' own search network is not implemented here.
-
-        Raises:
-            ConfigError: always (search with ``space.type: bnas_v2`` or ``nas_bench_201_darts``).
-        """
-        raise ConfigError("darts: this space has DARTS' evaluation networks only (retraining, model_info); "
-                          "its 8-cell search network is not implemented: search with space.type bnas_v2 "
-                          "or nas_bench_201_darts")
+        """DARTS' search network (:class:`~nasbench.supernets.darts.DartsSearchNetwork`): ``search_layers``
+        cells at width ``search_channels``, PC-DARTS with ``partial > 1``. Its ``genotype()`` is
+        turned into this space's encoding by :meth:`from_genotype`."""
+        from ..supernets.darts import DartsSearchNetwork
+        net = DartsSearchNetwork(self.search_channels, self.num_classes, self.search_layers, partial=self.partial)
+        net.space = self
+        return net
 
     def build(self, arch, num_classes: int | None = None) -> DartsNetwork:
         """Standalone :class:`DartsNetwork` of ``arch`` (random init; ``drop_path_prob`` of the space).
