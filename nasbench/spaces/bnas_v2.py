@@ -31,6 +31,12 @@ A tuple of 24 ints; gene ``cell * 12 + node * 3 + k`` (cell 0 = convolution,
 Genes are independent, so the base class's sampling, mutation and crossover
 apply gene-wise. The space has (1*3*6*10 * 7**8)**2 ~ 1.3e17 architectures.
 
+The gene logic lives in :class:`DartsCellSpace`, shared with DARTS' space
+(:mod:`nasbench.spaces.darts`); both accept the names of :data:`GENOTYPES` as architectures.
+With ``stem="imagenet"`` the retraining network is the reference's ImageNet network
+``NetworkImageNet_b2`` (``BNASv2PC/model_b.py``) and the search network that of
+``BNASv2PC/model_search_imagenet_b.py``.
+
 String keys (:meth:`BNASv2Space.encode`) read like
 ``conv=sep_conv_3x3~0+sep_conv_3x3~1,sep_conv_3x3~1+avg_pool_3x3~2,...;enhance=...``:
 per cell, 4 comma-separated nodes, each ``op~j1+op~j2``.

@@ -1,4 +1,9 @@
-"""BNAS-v2's search network: a broad convolutional network (BCNN) of DARTS cells.
+"""DARTS-cell search networks: BNAS-v2's broad network (BCNN) and DARTS' / PC-DARTS' standard one.
+
+:class:`DartsSearchNetwork` is DARTS' 8-cell search network (quark0/darts ``cnn/model_search.py``;
+with ``partial = 4`` PC-DARTS', yuhuixu1993/PC-DARTS ``model_search.py``). Both networks keep their
+architecture parameters and the genotype rule in :class:`TwoCellSearchNetwork`. The rest of this
+docstring describes the broad network.
 
 Ding et al., "BNAS-v2: Memory-efficient and performance-collapse-prevented
 broad neural architecture search" (arXiv 2009.08886), section III and the
