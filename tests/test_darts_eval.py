@@ -279,3 +279,8 @@ def test_darts_search_configs_run_an_architecture_and_a_weight_step(cfg):
     assert {"pfree_normal", "pfree_reduce"} <= set(out)
     arch = space.from_genotype(net.genotype())
     assert space.validate(arch) == arch and (len(a0) == 4) == (cfg == "cifar10_search_pc")
+    # what tools/search.py reads: the argmax architecture, cells named as the supernet names them
+    from nasbench.evaluators.genotype import GenotypeEvaluator
+    found, extras = GenotypeEvaluator(net).best_architecture()
+    assert found == arch and set(extras["genotype"]) == set(extras["weights"]) == {"normal", "reduce"}
+    assert set(extras["edge_weights"]) == ({"normal", "reduce"} if cfg == "cifar10_search_pc" else set())
