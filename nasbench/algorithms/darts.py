@@ -194,7 +194,8 @@ class BNASv2(SupernetAlgorithm):
         ``arch_confidence`` the factor on it) and the mean
         softmax weight on parameter-free operations per cell type
         (``module.parameter_free_shares()``: ``pfree_conv``, ``pfree_enhance`` for
-        BNAS-v2; ``pfree``, ``pfree_argmax`` for NAS-Bench-201 cells), which rises when DARTS collapses.
+        BNAS-v2; ``pfree_normal``, ``pfree_reduce`` for DARTS' search network; ``pfree``,
+        ``pfree_argmax`` for NAS-Bench-201 cells), which rises when DARTS collapses.
 
         Raises:
             RuntimeError: no :attr:`arch_loader` was attached.
