@@ -185,6 +185,7 @@ FIXED_RULES = {
     "data.num_workers": dict(range=(0, None), unit="processes"),
     **{f"train.{k}": v for k, v in _TRAIN_RULES.items()},
     **{f"retrain.{k}": v for k, v in _TRAIN_RULES.items()},
+    "retrain.auxiliary_weight": dict(range=(0, None)),
     "search.flops_budget": dict(type=float, range=(0, None), unit="MACs"),
     "search.flops_min_ratio": dict(range=(0, 1)),
     "search.max_seconds": dict(type=float, range=(0, None), unit="seconds"),

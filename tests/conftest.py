@@ -46,3 +46,24 @@ def bench_of(bench_root):
 
     from nasbench.benchmarks import load_benchmark
     return lru_cache(maxsize=None)(lambda name: load_benchmark(name, bench_root))
+
+
+def make_tiny_imagefolder(root: Path, classes=3, per_class=6, size=64, ext="png") -> Path:
+    """``root/{train,val}/n0<c>/<i>.<ext>``: ``classes`` x ``per_class`` random ``size`` x ``size``
+    RGB images per split (seeded), an ImageFolder tree for ImageNet-config smoke tests."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            d = root / split / f"n0{c}"
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(d / f"{i}.{ext}")
+    return root
+
+
+@pytest.fixture
+def tiny_imagefolder(tmp_path):
+    """``make(classes=3, per_class=6, size=64, ext="png") -> root``: a tiny ImageFolder under ``tmp_path``."""
+    return lambda **kw: make_tiny_imagefolder(tmp_path / "imnet", **kw)

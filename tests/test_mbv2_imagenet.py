@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from nasbench.config import load_config
 from nasbench.engine.checkpoint import load_checkpoint
@@ -13,16 +12,6 @@ from nasbench.spaces import build_space
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = REPO / "configs/bcnet/mbv2_imagenet_bcnetv2.yaml"
-
-
-def _tiny_imagefolder(root: Path, classes=3, per_class=6, size=64):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c in range(classes):
-            d = root / split / f"n0{c}"
-            d.mkdir(parents=True)
-            for i in range(per_class):
-                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(d / f"{i}.png")
 
 
 def test_paper_config_space():
@@ -36,8 +25,8 @@ def test_paper_config_space():
     assert space.flops(full) > 600e6  # 1.5x MobileNetV2 at 224x224 is about 0.7 GMACs
 
 
-def test_one_bf16_step_on_tiny_imagefolder(tmp_path):
-    _tiny_imagefolder(tmp_path / "imnet")
+def test_one_bf16_step_on_tiny_imagefolder(tmp_path, tiny_imagefolder):
+    tiny_imagefolder()
     out = tmp_path / "run"
     opts = [f"data.root={tmp_path / 'imnet'}", "data.num_classes=3", "data.val_size=3", "data.batch_size=6",
             "train.max_steps=1", "train.amp=bf16", "train.warmup_epochs=0", "device=cpu"]

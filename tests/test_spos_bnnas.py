@@ -334,13 +334,11 @@ def test_every_config_loads_and_builds_its_space_and_algorithm():
         build_algorithm(cfg.algorithm, space)
 
 
-def test_imagenet_bnnas_config_trains_and_searches_on_a_tiny_imagefolder(tmp_path):
+def test_imagenet_bnnas_config_trains_and_searches_on_a_tiny_imagefolder(tmp_path, tiny_imagefolder):
     """The paper config end to end at 64x64 on 3 random classes: BN-only step (bf16), indicator search."""
-    from test_mbv2_imagenet import _tiny_imagefolder
-
     from nasbench.config import load_config
     cfg = REPO / "configs/bnnas/imagenet.yaml"
-    _tiny_imagefolder(tmp_path / "imnet")
+    tiny_imagefolder()
     opts = [f"data.root={tmp_path / 'imnet'}", "data.num_classes=3", "data.val_size=3", "data.batch_size=6",
             "data.image_size=64", "train.max_steps=1", "device=cpu", "search.epochs=2", "search.population=8",
             "search.topk=2", "search.mutation_num=3", "search.crossover_num=3"]

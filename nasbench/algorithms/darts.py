@@ -95,8 +95,12 @@ class BNASv2(SupernetAlgorithm):
         confidence: bool, use the confident learning rate.
         confidence_power: exponent of the confidence (2).
         confidence_epochs: ``E`` of the confidence; None = the run's epochs (50 in the paper).
-        arch_start_epoch: first epoch with architecture steps (0 CLR; 15 PC on CIFAR-10).
+        arch_start_epoch: first epoch with architecture steps (0 CLR; 15 PC on CIFAR-10; 35 on ImageNet).
         unrolled: second-order DARTS (module doc); needs the trainer's SGD as ``ctx.optimizer``.
+        arch_clip_grad: None (off) or the maximum L2 norm of the architecture gradient, all
+            architecture parameters together, clipped before the Adam step (5 in the BNAS-v2
+            ImageNet search, ``BNASv2PC/train_search_imagenet_b.py``; under DDP applied after the
+            gradient is averaged, so every rank clips the same gradient).
 
     Raises:
         ConfigError: another space family or a non-positive ``arch_lr``.
@@ -111,6 +115,8 @@ class BNASv2(SupernetAlgorithm):
                                  unit="epochs"),
         "arch_start_epoch": Key(0, "first epoch with architecture steps", int, (0, None), unit="epochs"),
         "unrolled": Key(False, "second-order (unrolled) DARTS architecture gradient (about 2x the step time)", bool),
+        "arch_clip_grad": Key(None, "max L2 norm of the architecture gradient before the Adam step (null = off)",
+                              float, (0, None)),
     }
     eval_sides = ("left",)
     default_evaluator = "genotype"
@@ -118,7 +124,8 @@ class BNASv2(SupernetAlgorithm):
     unrolled_r = 0.01
 
     def __init__(self, space, seed=0, arch_lr=3e-4, arch_weight_decay=1e-3, confidence=True,
-                 confidence_power=2.0, confidence_epochs=None, arch_start_epoch=0, unrolled=False):
+                 confidence_power=2.0, confidence_epochs=None, arch_start_epoch=0, unrolled=False,
+                 arch_clip_grad=None):
         if space.family != "darts":
             raise ConfigError(f"algorithm bnas_v2 needs a DARTS cell space (e.g. bnas_v2), got {space.name}")
         if not float(arch_lr) > 0:
@@ -129,6 +136,7 @@ class BNASv2(SupernetAlgorithm):
         self.confidence_epochs = None if confidence_epochs is None else float(confidence_epochs)
         self.arch_start_epoch = int(arch_start_epoch)
         self.unrolled = bool(unrolled)
+        self.arch_clip_grad = None if arch_clip_grad is None else float(arch_clip_grad)
         self.arch_loader = None
         self._arch_iter, self._arch_next = None, None
         self.arch_optimizer = None
@@ -186,7 +194,8 @@ class BNASv2(SupernetAlgorithm):
         ``arch_confidence`` the factor on it) and the mean
         softmax weight on parameter-free operations per cell type
         (``module.parameter_free_shares()``: ``pfree_conv``, ``pfree_enhance`` for
-        BNAS-v2; ``pfree``, ``pfree_argmax`` for NAS-Bench-201 cells), which rises when DARTS collapses.
+        BNAS-v2; ``pfree_normal``, ``pfree_reduce`` for DARTS' search network; ``pfree``,
+        ``pfree_argmax`` for NAS-Bench-201 cells), which rises when DARTS collapses.
 
         Raises:
             RuntimeError: no :attr:`arch_loader` was attached.
@@ -215,6 +224,9 @@ class BNASv2(SupernetAlgorithm):
             else:
                 arch_loss = self.criterion(ctx.model(xa), ya)  # fp32: alpha gradients are small
                 arch_loss.backward()
+            if self.arch_clip_grad is not None:
+                out["arch_grad_norm"] = float(torch.nn.utils.clip_grad_norm_(module.arch_parameters(),
+                                                                             self.arch_clip_grad))
             self.arch_optimizer.step()
             for p in module.parameters():  # the weights' gradients of this pass are not used
                 p.grad = None

@@ -1,7 +1,8 @@
 """Supervised training and evaluation of a fixed network (standalone retraining).
 
 :class:`StandardAlgorithm` is the algorithm of ``tools/retrain.py``: one
-forward, cross-entropy with the run's label smoothing, one backward.
+forward, cross-entropy with the run's label smoothing (plus the weighted loss of an
+auxiliary head, if the network has one), one backward.
 :func:`evaluate_accuracy` measures top-1 on the test set.
 """
 from __future__ import annotations
@@ -22,19 +23,39 @@ __all__ = ["StandardAlgorithm", "evaluate_accuracy"]
 class StandardAlgorithm(SupervisedMixin, Algorithm):
     """Plain supervised training of a fixed network: one forward, criterion, backward.
 
-    Used for standalone retraining. Stateless (empty ``state_dict``).
+    Used for standalone retraining. Stateless (empty ``state_dict``). A network with an
+    auxiliary head returns ``(logits, aux_logits)`` in training mode (DARTS' evaluation
+    networks, :class:`~nasbench.spaces.darts.DartsNetwork`); the loss is then
+    ``CE(logits) + auxiliary_weight * CE(aux_logits)`` with ``auxiliary_weight`` from the
+    training section (``retrain.auxiliary_weight``, 0.4 as DARTS' ``cnn/train.py``).
     """
 
+    auxiliary_weight = 0.4
+
+    def setup(self, module, train_cfg) -> None:
+        """Build the criterion and read ``auxiliary_weight`` from ``train_cfg`` (if it has the key)."""
+        super().setup(module, train_cfg)
+        if train_cfg is not None and train_cfg.get("auxiliary_weight") is not None:
+            self.auxiliary_weight = float(train_cfg.get("auxiliary_weight"))
+
     def train_step(self, ctx, batch) -> dict:
-        """``batch`` = (images float [b, 3, H, W], targets int64 [b]) -> ``{'loss': 0-dim tensor, 'top1': %}``."""
+        """``batch`` = (images float [b, 3, H, W], targets int64 [b]) -> ``{'loss': 0-dim tensor, 'top1': %}``
+        (+ ``aux_loss`` when the network returns auxiliary logits)."""
         images, targets = batch
+        out = {}
         with ctx.autocast():
             logits = ctx.model(images)
-            loss = self.criterion(logits, targets)
+            if isinstance(logits, (tuple, list)):
+                logits, aux = logits
+                aux_loss = self.criterion(aux, targets)
+                out["aux_loss"] = aux_loss.detach()
+                loss = self.criterion(logits, targets) + self.auxiliary_weight * aux_loss
+            else:
+                loss = self.criterion(logits, targets)
         ctx.backward(loss)
         with torch.no_grad():
             top1 = (logits.argmax(1) == targets).float().mean() * 100.0
-        return {"loss": loss.detach(), "top1": top1}
+        return {"loss": loss.detach(), "top1": top1, **out}
 
     def __init__(self):
         pass

@@ -24,7 +24,8 @@ class GenotypeEvaluator(Evaluator):
     :meth:`best_architecture` returns ``(arch, extras)`` with ``extras`` =
     ``{"searcher": "argmax", "genotype": {"conv": [[op, input], ...], "enhance": ...},
     "weights": {cell: [14][8] softmax weights}, "edge_weights": {cell: [14]}}``
-    (edge weights only with partial channels). A supernet with ``found_arch()``
+    (edge weights only with partial channels; the cell names are the supernet's ``cell_kinds``:
+    ``conv``/``enhance`` for BNAS-v2, ``normal``/``reduce`` for DARTS' search network). A supernet with ``found_arch()``
     (:class:`~nasbench.supernets.nas_bench_201.NB201SearchNetwork`) answers itself.
     """
 
@@ -54,11 +55,12 @@ class GenotypeEvaluator(Evaluator):
             return self.supernet.found_arch()
         genotype = self.supernet.genotype()
         arch = self.space.from_genotype(genotype)
+        kinds = tuple(getattr(self.supernet, "cell_kinds", ("conv", "enhance")))
         extras = {"searcher": "argmax",
-                  "genotype": {"conv": [list(e) for e in genotype.normal],
-                               "enhance": [list(e) for e in genotype.reduce]},
+                  "genotype": {kinds[0]: [list(e) for e in genotype.normal],
+                               kinds[1]: [list(e) for e in genotype.reduce]},
                   "weights": {}, "edge_weights": {}}
-        for cell in ("conv", "enhance"):
+        for cell in kinds:
             w, e = self.supernet.cell_weights(cell)
             extras["weights"][cell] = w.cpu().tolist()
             if e is not None:

@@ -18,6 +18,17 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def auxiliary_params(model: nn.Module) -> int:
+    """Parameters of ``model.auxiliary_head`` (0 without one).
+
+    An auxiliary head is a second classifier that only the training loss sees (DARTS' and
+    NASNet's auxiliary tower, ``cnn/model.py``); by convention a network's size excludes it
+    (DARTS ``utils.count_parameters_in_MB`` skips every parameter named ``auxiliary``).
+    """
+    head = getattr(model, "auxiliary_head", None)
+    return count_params(head) if isinstance(head, nn.Module) else 0
+
+
 def count_macs(model: nn.Module, input_size=(3, 32, 32), bn: bool = False, bias: bool = False) -> int:
     """MACs of conv and linear layers for one input of ``input_size`` (C, H, W).
 

@@ -17,6 +17,8 @@ from collections import namedtuple
 import torch
 import torch.nn as nn
 
+from ..errors import ConfigError
+
 #: DARTS genotype: ``normal``/``reduce`` are ``[(op name, input state)] * 8``, the concats ``[2, 3, 4, 5]``
 #: (BNAS-v2 calls the normal cell the convolution cell and the reduce cell the enhancement cell).
 Genotype = namedtuple("Genotype", "normal normal_concat reduce reduce_concat")
@@ -119,6 +121,79 @@ def make_op(name: str, C: int, stride: int, affine: bool) -> nn.Module:
         k = int(name[-1])
         return DilConv(C, C, k, stride, (k // 2) * 2, 2, affine=affine)
     raise ValueError(f"unknown DARTS operation {name!r}; expected one of {', '.join(PRIMITIVES)}")
+
+
+#: stems of DARTS-cell networks: ``cifar`` (one 3x3 conv + BN, full resolution, ``s0 = s1``) and
+#: ``imagenet`` (DARTS' ``NetworkImageNet``: two stride-2 3x3 convs for ``s0`` at 1/4, a third for ``s1`` at 1/8)
+STEMS = ("cifar", "imagenet")
+
+
+def stem_plan(stem: str, C: int, stem_multiplier: int = 3) -> tuple[int, bool, int]:
+    """``(C_stem, reduction_prev of cell 0, total stride)`` of a stem kind (:data:`STEMS`).
+
+    ``cifar``: ``stem_multiplier * C`` channels at full resolution (stride 1); ``imagenet``:
+    ``C`` channels, ``s0`` at 1/4 and ``s1`` at 1/8 (stride 8), as DARTS' ``NetworkImageNet``.
+
+    Raises:
+        ConfigError: an unknown stem kind.
+    """
+    if stem == "cifar":
+        return stem_multiplier * int(C), False, 1
+    if stem == "imagenet":
+        return int(C), True, 8
+    raise ConfigError(f"stem must be one of {list(STEMS)}, got {stem!r}")
+
+
+def add_stems(net: nn.Module, stem: str, C_stem: int, in_channels: int = 3) -> None:
+    """Give ``net`` its stem modules, named as the references name them.
+
+    ``cifar``: ``net.stem`` = 3x3 conv (``in_channels -> C_stem``) + BN. ``imagenet``:
+    ``net.stem0`` = 3x3 conv stride 2 to ``C_stem // 2`` + BN + ReLU + 3x3 conv stride 2 to
+    ``C_stem`` + BN; ``net.stem1`` = ReLU + 3x3 conv stride 2 + BN (DARTS ``NetworkImageNet``,
+    BNAS-v2 ``NetworkImageNet_b2`` and ``model_search_imagenet_b.py``). :func:`run_stems` applies them.
+    """
+    if stem == "cifar":
+        net.stem = nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+        return
+    stem_plan(stem, C_stem)  # validates the kind
+    net.stem0 = nn.Sequential(
+        nn.Conv2d(in_channels, C_stem // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C_stem // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(C_stem // 2, C_stem, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+    net.stem1 = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(C_stem, C_stem, 3, stride=2, padding=1, bias=False),
+                              nn.BatchNorm2d(C_stem))
+
+
+def run_stems(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(s0, s1)`` of the stems :func:`add_stems` gave ``net``: ``x`` ``[N, in, H, W]`` ->
+    ``[N, C_stem, H, W]`` twice (cifar) or ``[N, C_stem, H/4, W/4]``, ``[N, C_stem, H/8, W/8]`` (imagenet)."""
+    if hasattr(net, "stem"):
+        s = net.stem(x)
+        return s, s
+    s0 = net.stem0(x)
+    return s0, net.stem1(s0)
+
+
+def cell_plan(C: int, layers: int, reductions, C_stem: int, reduction_prev: bool = False,
+              multiplier: int = 4) -> list:
+    """Per cell ``(C_pp, C_p, C, reduction, reduction_prev)`` of a chain of DARTS cells (one channel plan).
+
+    The bookkeeping of DARTS ``cnn/model.py`` (``NetworkCIFAR``/``NetworkImageNet``) and of the
+    BNAS-v2 ``model_b.py`` convolution block, which share it: a cell in ``reductions`` doubles
+    ``C`` and has stride 2; every cell outputs ``multiplier * C`` channels (the concat of its 4 nodes); cell
+    ``i`` reads the outputs of cells ``i-2`` and ``i-1``, the first cells the stem outputs
+    (``C_stem`` channels each). ``reduction_prev`` of cell 0 is True when the stem's ``s0`` has twice
+    the resolution of ``s1`` (the ImageNet stems), so its ``s0`` goes through FactorizedReduce.
+    """
+    C_pp = C_p = int(C_stem)
+    C_cur, red_prev, out = int(C), bool(reduction_prev), []
+    for i in range(int(layers)):
+        red = i in reductions
+        if red:
+            C_cur *= 2
+        out.append((C_pp, C_p, C_cur, red, red_prev))
+        C_pp, C_p, red_prev = C_p, multiplier * C_cur, red
+    return out
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

@@ -5,6 +5,7 @@ from . import bnas_v2  # noqa: F401  (registers "bnas_v2")
 from . import bnnas_imagenet, channel_bench_macro, hytra, mobilenetv2_width, nas_bench_macro, nas_bench_201, nas_bench_mr, nats_sss  # noqa: F401
 from . import bossnas_mbconv, bossnas_nats  # noqa: F401  (BossNAS block-wise spaces)
 from . import nas_bench_201_darts  # noqa: F401  (registers "nas_bench_201_darts")
+from . import darts  # noqa: F401  (registers "darts": DARTS' evaluation networks)
 from .bnnas_imagenet import BNNASImageNetSpace
 from .channel_bench_macro import ChannelBenchMacroSpace
 from .nas_bench_macro import NASBenchMacroSpace

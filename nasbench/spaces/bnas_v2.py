@@ -31,6 +31,12 @@ A tuple of 24 ints; gene ``cell * 12 + node * 3 + k`` (cell 0 = convolution,
 Genes are independent, so the base class's sampling, mutation and crossover
 apply gene-wise. The space has (1*3*6*10 * 7**8)**2 ~ 1.3e17 architectures.
 
+The gene logic lives in :class:`DartsCellSpace`, shared with DARTS' space
+(:mod:`nasbench.spaces.darts`); both accept the names of :data:`GENOTYPES` as architectures.
+With ``stem="imagenet"`` the retraining network is the reference's ImageNet network
+``NetworkImageNet_b2`` (``BNASv2PC/model_b.py``) and the search network that of
+``BNASv2PC/model_search_imagenet_b.py``.
+
 String keys (:meth:`BNASv2Space.encode`) read like
 ``conv=sep_conv_3x3~0+sep_conv_3x3~1,sep_conv_3x3~1+avg_pool_3x3~2,...;enhance=...``:
 per cell, 4 comma-separated nodes, each ``op~j1+op~j2``.
@@ -45,7 +51,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import ArchError, ConfigError
-from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, ReLUConvBN, drop_path, make_op
+from ..ops.darts import (PRIMITIVES, STEMS, FactorizedReduce, Genotype, ReLUConvBN, add_stems, cell_plan, drop_path,
+                         make_op, run_stems, stem_plan)
 from ..registry import SPACES
 from .base import SearchSpace, short_repr
 
@@ -67,14 +74,57 @@ _CELL_LONG = ("convolution cell (Genotype.normal)", "enhancement cell (Genotype.
 GENES_PER_CELL = 3 * NODES
 NUM_GENES = 2 * GENES_PER_CELL
 
-#: ``BNASv2_CLR_v1`` of the reference ``BNASv2CLR/genotypes.py`` (its ``train_b.py`` default)
-BNASV2_CLR_V1 = Genotype(
-    normal=[("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("avg_pool_3x3", 2),
-            ("sep_conv_5x5", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("dil_conv_3x3", 2)],
-    normal_concat=[2, 3, 4, 5],
-    reduce=[("avg_pool_3x3", 0), ("dil_conv_3x3", 1), ("avg_pool_3x3", 0), ("avg_pool_3x3", 2),
-            ("avg_pool_3x3", 2), ("avg_pool_3x3", 3), ("avg_pool_3x3", 2), ("max_pool_3x3", 1)],
-    reduce_concat=[2, 3, 4, 5])
+def _genotype(normal, reduce) -> Genotype:
+    """A genotype with DARTS' concat ``[2, 3, 4, 5]`` for both cells."""
+    return Genotype(normal=list(normal), normal_concat=list(CONCAT), reduce=list(reduce), reduce_concat=list(CONCAT))
+
+
+#: Published genotypes, ``{name: Genotype}``, every op and input index as in the sources:
+#: ``DARTS_V1``/``DARTS_V2`` from quark0/darts ``cnn/genotypes.py`` (first- and second-order DARTS;
+#: ``normal``/``reduce`` = normal/reduction cell); the five BNAS-v2 genotypes from
+#: zixiangding/BNASv2 ``BNASv2CLR/genotypes.py`` (``BNASv2_CLR_v1``, ``_v2``) and
+#: ``BNASv2PC/genotypes.py`` (``BNASv2_PC_cifar_v1``, ``_v2``, ``BNASv2_PC_image``; there
+#: ``normal``/``reduce`` = convolution/enhancement cell). Every space built on
+#: :class:`DartsCellSpace` accepts these names as ``--arch`` (:meth:`~DartsCellSpace.named_architectures`).
+GENOTYPES = {
+    "DARTS_V1": _genotype(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)]),
+    "DARTS_V2": _genotype(
+        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)]),
+    "BNASv2_CLR_v1": _genotype(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("avg_pool_3x3", 2),
+         ("sep_conv_5x5", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("dil_conv_3x3", 2)],
+        [("avg_pool_3x3", 0), ("dil_conv_3x3", 1), ("avg_pool_3x3", 0), ("avg_pool_3x3", 2),
+         ("avg_pool_3x3", 2), ("avg_pool_3x3", 3), ("avg_pool_3x3", 2), ("max_pool_3x3", 1)]),
+    "BNASv2_CLR_v2": _genotype(
+        [("sep_conv_3x3", 1), ("max_pool_3x3", 0), ("max_pool_3x3", 1), ("sep_conv_3x3", 0),
+         ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 1), ("dil_conv_3x3", 4)],
+        [("avg_pool_3x3", 0), ("dil_conv_5x5", 1), ("avg_pool_3x3", 2), ("avg_pool_3x3", 0),
+         ("avg_pool_3x3", 2), ("avg_pool_3x3", 3), ("max_pool_3x3", 1), ("avg_pool_3x3", 3)]),
+    "BNASv2_PC_cifar_v1": _genotype(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2)],
+        [("dil_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_3x3", 1), ("skip_connect", 2),
+         ("max_pool_3x3", 1), ("dil_conv_5x5", 0), ("skip_connect", 1), ("max_pool_3x3", 0)]),
+    "BNASv2_PC_cifar_v2": _genotype(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
+         ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_5x5", 1), ("dil_conv_3x3", 4)],
+        [("skip_connect", 0), ("skip_connect", 1), ("dil_conv_3x3", 1), ("skip_connect", 0),
+         ("max_pool_3x3", 0), ("skip_connect", 1), ("max_pool_3x3", 0), ("max_pool_3x3", 1)]),
+    "BNASv2_PC_image": _genotype(
+        [("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("skip_connect", 2), ("sep_conv_3x3", 1),
+         ("sep_conv_5x5", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 4), ("sep_conv_3x3", 3)],
+        [("skip_connect", 1), ("dil_conv_5x5", 0), ("max_pool_3x3", 1), ("skip_connect", 2),
+         ("skip_connect", 1), ("max_pool_3x3", 2), ("sep_conv_3x3", 1), ("dil_conv_3x3", 3)]),
+}
+#: ``BNASv2_CLR_v1`` (the reference ``train_b.py`` default)
+BNASV2_CLR_V1 = GENOTYPES["BNASv2_CLR_v1"]
 
 
 def gene_index(cell: int, node: int, k: int) -> int:
@@ -133,7 +183,7 @@ class BroadPlan:
 
     Attributes (channels are counts, cells are 0-based indices of conv cells):
         pool_layers: conv cells that reduce (stride 2) and double ``C``.
-        conv_cells: per conv cell ``(C_pp, C_p, C, reduction, reduction_prev)``.
+        conv_cells: per conv cell ``(C_pp, C_p, C, reduction, reduction_prev)`` (:func:`cell_plan`).
         gap_taps: ``(after_cell, C_in, C_out, n_reduce)``: a 1x1 ReLUConvBN on that cell's
             output, then ``n_reduce`` FactorizedReduce(C_out, C_out) down to the final resolution
             (reference ``restricted_convs_gap`` / ``reduction_convs_gap``).
@@ -143,6 +193,7 @@ class BroadPlan:
         en_gap_taps: per enhancement cell, the 1x1 ReLUConvBN ``(C_in, C_out)`` to the GAP
             (``restricted_ens_gap``).
         C_final: classifier input width = the sum of the gap and en-gap tap widths.
+        C_stem: stem output width; stem: the stem kind (:data:`STEMS`).
     """
 
     pool_layers: list = field(default_factory=list)
@@ -152,9 +203,12 @@ class BroadPlan:
     en_cells: list = field(default_factory=list)
     en_gap_taps: list = field(default_factory=list)
     C_final: int = 0
+    C_stem: int = 0
+    stem: str = "cifar"
 
 
-def broad_plan(C: int, layers: int, en_layers: int, pool_time: int = 2, stem_multiplier: int = 3) -> BroadPlan:
+def broad_plan(C: int, layers: int, en_layers: int, pool_time: int = 2, stem_multiplier: int = 3,
+               stem: str = "cifar") -> BroadPlan:
     """Channel plan of the BCNN retraining network (see :class:`BroadNetwork` for the data flow).
 
     Follows ``BNASv2CLR/model_b.py`` ``Network.__init__`` exactly: reduction at conv cells
@@ -167,10 +221,14 @@ def broad_plan(C: int, layers: int, en_layers: int, pool_time: int = 2, stem_mul
     is just the first tap; the concat rule for more reductions is that of the reference's
     ``BNASv2PC/model_b.py`` ``NetworkImageNet_b5`` (the CIFAR class fails there: its first
     enhancement cell reads taps 0 and 1 and the channels no longer match).
+    The convolution cells come from :func:`cell_plan`, the same plan as DARTS' networks;
+    ``stem="imagenet"`` gives ``BNASv2PC/model_b.py`` ``NetworkImageNet_b2`` (stems of ``C``
+    channels, cell 0 with FactorizedReduce on ``s0``).
 
     Raises:
         ConfigError: ``pool_time < 2`` (the first enhancement cell needs two taps),
-            ``layers < pool_time``, ``en_layers < 1``, or an odd ``C`` (FactorizedReduce halves it).
+            ``layers < pool_time``, ``en_layers < 1``, an odd ``C`` (FactorizedReduce halves it)
+            or an unknown stem.
     """
     C, layers, en_layers, pool_time = int(C), int(layers), int(en_layers), int(pool_time)
     if pool_time < 2:
@@ -183,21 +241,18 @@ def broad_plan(C: int, layers: int, en_layers: int, pool_time: int = 2, stem_mul
     if C < 2 or C % 2:
         raise ConfigError(f"bnas_v2: init_channels={C} must be a positive even number")
     mult = len(CONCAT)
-    plan = BroadPlan(pool_layers=[(p + 1) * (layers // pool_time) - 1 for p in range(pool_time)])
-    pools = plan.pool_layers
-    C_pp = C_p = stem_multiplier * C
-    C_cur, red_prev = C, False
-    for i in range(layers):
-        red = i in pools
-        if red:
-            C_cur *= 2
-        plan.conv_cells.append((C_pp, C_p, C_cur, red, red_prev))
+    C_stem, red0, _ = stem_plan(stem, C, stem_multiplier)
+    pools = [(p + 1) * (layers // pool_time) - 1 for p in range(pool_time)]
+    plan = BroadPlan(pool_layers=pools, conv_cells=cell_plan(C, layers, pools, C_stem, red0),
+                     C_stem=C_stem, stem=stem)
+    for i, (_, _, C_cur, red, _) in enumerate(plan.conv_cells):
         later = sum(1 for p in pools if p > i)  # reductions still ahead = FactorizedReduces needed
         if i + 1 in pools:  # output of the cell before a reduction: a broad "conv block" output
             plan.gap_taps.append((i, mult * C_cur, C_cur, later))
-        C_pp, C_p, red_prev = C_p, mult * C_cur, red
         if red:
-            plan.en_taps.append((i, C_p, C_p if i == pools[-1] else C_cur, later))
+            plan.en_taps.append((i, mult * C_cur, mult * C_cur if i == pools[-1] else C_cur, later))
+    C_cur = plan.conv_cells[-1][2]
+    C_pp = C_p = mult * C_cur  # the first enhancement cell reads the taps instead of C_pp
     for j in range(en_layers):
         plan.en_cells.append((sum(t[2] for t in plan.en_taps[:-1]) if j == 0 else C_pp, C_p, C_cur))
         C_pp, C_p = C_p, mult * C_cur
@@ -253,19 +308,22 @@ class BroadNetwork(nn.Module):
         genotype: a :class:`Genotype` (``normal`` = convolution cell, ``reduce`` = enhancement cell).
         C: init channels (even); num_classes: classifier outputs; layers: conv cells;
         en_layers: enhancement cells; pool_time: reductions (>= 2); drop_path_prob: initial
-        drop-path probability; in_channels: image channels (3, or 1 for MNIST as in the reference).
+        drop-path probability; in_channels: image channels (3, or 1 for MNIST as in the reference);
+        stem: ``cifar`` (``model_b.py`` ``Network``) or ``imagenet`` (``BNASv2PC/model_b.py``
+        ``NetworkImageNet_b2``: DARTS' ImageNet stems of ``C`` channels, ``H``, ``W`` then multiples
+        of ``8 * 2**pool_time``; at 224 pixels the conv cells run at 28, 14 and 7 pixels).
 
     Raises:
         ConfigError: see :func:`broad_plan`.
     """
 
     def __init__(self, genotype: Genotype, C: int = 48, num_classes: int = 10, layers: int = 6,
-                 en_layers: int = 2, pool_time: int = 2, drop_path_prob: float = 0.0, in_channels: int = 3):
+                 en_layers: int = 2, pool_time: int = 2, drop_path_prob: float = 0.0, in_channels: int = 3,
+                 stem: str = "cifar"):
         super().__init__()
-        plan = self.plan = broad_plan(C, layers, en_layers, pool_time)
+        plan = self.plan = broad_plan(C, layers, en_layers, pool_time, stem=stem)
         self.drop_path_prob = float(drop_path_prob)
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, 3 * C, 3, stride=1, padding=1, bias=False),
-                                  nn.BatchNorm2d(3 * C))
+        add_stems(self, stem, plan.C_stem, in_channels)
         self.conv_cells = nn.ModuleList(BroadCell(genotype.normal, *spec) for spec in plan.conv_cells)
         self._gap_after = [t[0] for t in plan.gap_taps]
         self._en_after = [t[0] for t in plan.en_taps]
@@ -285,7 +343,7 @@ class BroadNetwork(nn.Module):
 
     def forward(self, x):
         p = self.drop_path_prob
-        s0 = s1 = self.stem(x)
+        s0, s1 = run_stems(self, x)
         gap_in, en_in = [], []
         for i, cell in enumerate(self.conv_cells):
             s0, s1 = s1, cell(s0, s1, p)
@@ -311,55 +369,23 @@ class BroadNetwork(nn.Module):
 _EDGE_RE = re.compile(r"^([A-Za-z0-9_]+)~(-?[0-9]{1,6})$")
 
 
-@SPACES.register("bnas_v2")
-class BNASv2Space(SearchSpace):
-    """BNAS-v2 cell space: 24 genes = 2 cells x 4 nodes x (input pair, op, op) (module doc).
+class DartsCellSpace(SearchSpace):
+    """Two DARTS cells as 24 genes = 2 cells x 4 nodes x (input pair, op, op) (module doc).
 
-    Args:
-        init_channels: ``C`` of the retraining network (48 for CIFAR in the reference ``train_b.py``).
-        layers: convolution cells (6); en_layers: enhancement cells (2); pool_time: reductions (2; >= 2).
-        num_classes: classifier outputs; drop_path_prob: initial drop-path probability of built networks.
-        input_size: image side (pixels, multiple of 4) for :meth:`flops`; in_channels: image channels.
-        search_channels, search_layers, search_en_layers: base width (16), convolution
-            cells (2) and enhancement cells (1) of the search network (:meth:`build_supernet`).
-        partial: PC-DARTS partial-channel factor K of the search network (1 = BNAS-v2 CLR, 4 = PC).
-
-    Raises:
-        ConfigError: bad network settings (see :func:`broad_plan`) or ``input_size``.
+    The genes, genotypes, string keys, named genotypes (:data:`GENOTYPES`) and the cost
+    cache shared by the spaces whose networks are made of two DARTS cells: BNAS-v2's broad
+    network (:class:`BNASv2Space`, cells = convolution and enhancement cell) and DARTS'
+    stacked network (:class:`~nasbench.spaces.darts.DartsSpace`, cells = normal and reduction
+    cell). A subclass sets ``name``, ``cell_names`` (the two names of the string keys) and
+    ``cell_long`` (for error messages) and implements ``build(arch)`` and ``build_supernet()``;
+    it sets ``in_channels``, ``input_size`` and ``_cost_cache`` in its constructor.
     """
 
-    name = "bnas_v2"
     family = "darts"
     benchmark = None
-
-    def __init__(self, init_channels: int = 48, layers: int = 6, en_layers: int = 2, pool_time: int = 2,
-                 num_classes: int = 10, drop_path_prob: float = 0.0, input_size: int = 32,
-                 in_channels: int = 3, search_channels: int = 16, search_layers: int = 2,
-                 search_en_layers: int = 1, partial: int = 1):
-        self.search_channels, self.search_layers = int(search_channels), int(search_layers)
-        self.search_en_layers, self.partial = int(search_en_layers), int(partial)
-        if self.partial < 1 or self.search_channels % self.partial:
-            raise ConfigError(f"bnas_v2: partial={partial} must be >= 1 and divide search_channels={search_channels}")
-        self.init_channels, self.layers, self.en_layers = int(init_channels), int(layers), int(en_layers)
-        self.pool_time, self.num_classes = int(pool_time), int(num_classes)
-        self.drop_path_prob, self.in_channels = float(drop_path_prob), int(in_channels)
-        self.input_size = int(input_size)
-        broad_plan(self.init_channels, self.layers, self.en_layers, self.pool_time)  # validates
-        if self.input_size <= 0 or self.input_size % (2 ** self.pool_time):
-            raise ConfigError(f"bnas_v2: input_size={input_size} must be a positive multiple of "
-                              f"{2 ** self.pool_time}")
-        self._cost_cache: dict[tuple, tuple[int, int]] = {}
-
-    def build_supernet(self):
-        """The BCNN search network (:class:`~nasbench.supernets.darts.BroadSearchNetwork`).
-
-        Its ``genotype()`` is turned into this space's encoding by :meth:`from_genotype`.
-        """
-        from ..supernets.darts import BroadSearchNetwork
-        net = BroadSearchNetwork(self.search_channels, self.num_classes, self.search_layers,
-                                 self.search_en_layers, partial=self.partial)
-        net.space = self
-        return net
+    #: names of cell 0 (``Genotype.normal``) and cell 1 (``Genotype.reduce``) in string keys
+    cell_names = CELLS
+    cell_long = _CELL_LONG
 
     # -- genes ----------------------------------------------------------------
     @property
@@ -374,12 +400,11 @@ class BNASv2Space(SearchSpace):
         node, k = (i % GENES_PER_CELL) // 3, i % 3
         return range(len(PAIRS[node])) if k == 0 else range(len(OPS7))
 
-    @staticmethod
-    def gene_meaning(i: int) -> str:
+    def gene_meaning(self, i: int) -> str:
         """What gene ``i`` decides, e.g. ``"conv cell, node 2, input pair"``."""
         cell, node, k = i // GENES_PER_CELL, (i % GENES_PER_CELL) // 3, i % 3
         what = ("input pair", "op of the edge from the first input", "op of the edge from the second input")[k]
-        return f"{CELLS[cell]} cell, node {node}, {what}"
+        return f"{self.cell_names[cell]} cell, node {node}, {what}"
 
     def gene_error(self, arch: tuple, i: int) -> str:
         node, k = (i % GENES_PER_CELL) // 3, i % 3
@@ -408,8 +433,13 @@ class BNASv2Space(SearchSpace):
         return Genotype(normal=cells[0], normal_concat=list(CONCAT), reduce=cells[1], reduce_concat=list(CONCAT))
 
     def named_architectures(self) -> dict:
-        """``{"BNASv2_CLR_v1": arch}``: the reference's default retraining genotype."""
-        return {"BNASv2_CLR_v1": self.from_genotype(BNASV2_CLR_V1)}
+        """Every genotype of :data:`GENOTYPES` (DARTS_V1, DARTS_V2 and the five of BNAS-v2), by name.
+
+        A genotype is two cells, so each is an architecture of every two-cell space: in the broad
+        network its ``normal``/``reduce`` cells are the convolution/enhancement cells, in DARTS'
+        network the normal/reduction cells (``--arch DARTS_V2`` works with both).
+        """
+        return {name: self.from_genotype(g) for name, g in GENOTYPES.items()}
 
     def from_genotype(self, g) -> tuple:
         """:class:`Genotype` (or its dict / list / JSON form) -> architecture tuple.
@@ -440,7 +470,7 @@ class BNASv2Space(SearchSpace):
                             "normal_concat, reduce, reduce_concat), a dict or a list of that form")
         arch = []
         for c, (edges, concat) in enumerate(parts):
-            where = f"{self.name}: {_CELL_LONG[c]}"
+            where = f"{self.name}: {self.cell_long[c]}"
             if concat is not None:
                 try:
                     ok = [int(x) for x in concat] == list(CONCAT)
@@ -484,10 +514,11 @@ class BNASv2Space(SearchSpace):
 
     # -- keys -----------------------------------------------------------------
     def encode(self, arch) -> str:
-        """Architecture -> ``conv=op~j1+op~j2,...(4 nodes);enhance=...`` (edges in ascending input order)."""
+        """Architecture -> ``conv=op~j1+op~j2,...(4 nodes);enhance=...`` (edges in ascending input order;
+        the cell names are :attr:`cell_names`, ``normal``/``reduce`` in DARTS' space)."""
         g = self.genotype(arch)
         cells = []
-        for name, edges in zip(CELLS, (g.normal, g.reduce)):
+        for name, edges in zip(self.cell_names, (g.normal, g.reduce)):
             nodes = [f"{edges[2 * n][0]}~{edges[2 * n][1]}+{edges[2 * n + 1][0]}~{edges[2 * n + 1][1]}"
                      for n in range(NODES)]
             cells.append(f"{name}=" + ",".join(nodes))
@@ -511,8 +542,9 @@ class BNASv2Space(SearchSpace):
         cells = {}
         for part in s.split(";"):
             name, sep, body = part.partition("=")
-            if not sep or name not in CELLS:
-                raise ArchError(f"{self.name}: key {short_repr(key)}: part {short_repr(part)} must be 'conv=...' or 'enhance=...'")
+            if not sep or name not in self.cell_names:
+                raise ArchError(f"{self.name}: key {short_repr(key)}: part {short_repr(part)} must be "
+                                f"'{self.cell_names[0]}=...' or '{self.cell_names[1]}=...'")
             if name in cells:
                 raise ArchError(f"{self.name}: key {short_repr(key)}: cell {name!r} is given twice")
             nodes = body.split(",")
@@ -530,37 +562,28 @@ class BNASv2Space(SearchSpace):
                                         "must be 'op_name~input_state'")
                     edges.append((m.group(1), int(m.group(2))))
             cells[name] = edges
-        missing = [c for c in CELLS if c not in cells]
+        missing = [c for c in self.cell_names if c not in cells]
         if missing:
             raise ArchError(f"{self.name}: key {short_repr(key)} lacks the {' and '.join(missing)} cell")
-        return self.from_genotype({"normal": cells["conv"], "reduce": cells["enhance"]})
+        return self.from_genotype({"normal": cells[self.cell_names[0]], "reduce": cells[self.cell_names[1]]})
 
-    # -- networks and cost --------------------------------------------------------
-    def build(self, arch, num_classes: int | None = None) -> BroadNetwork:
-        """Standalone :class:`BroadNetwork` of ``arch`` (random init; ``drop_path_prob`` of the space).
-
-        Raises:
-            ArchError: an illegal architecture.
-        """
-        return BroadNetwork(self.genotype(arch), C=self.init_channels,
-                            num_classes=self.num_classes if num_classes is None else int(num_classes),
-                            layers=self.layers, en_layers=self.en_layers, pool_time=self.pool_time,
-                            drop_path_prob=self.drop_path_prob, in_channels=self.in_channels)
-
+    # -- cost ----------------------------------------------------------------------
     def cost(self, arch) -> tuple[int, int]:
         """``(flops, params)`` of ``arch``, counted once on the meta device and cached per architecture.
 
         FLOPs are conv + linear multiply-accumulates for one ``[in_channels, input_size,
-        input_size]`` image (:func:`~nasbench.metrics.flops.count_macs`); params are all
-        parameters, BN affine and classifier bias included (:func:`count_params`).
+        input_size]`` image in eval mode (:func:`~nasbench.metrics.flops.count_macs`); params are all
+        parameters, BN affine and classifier bias included, without an auxiliary head
+        (:func:`~nasbench.metrics.flops.count_params` minus :func:`~nasbench.metrics.flops.auxiliary_params`,
+        the convention of DARTS' ``utils.count_parameters_in_MB``).
         """
-        from ..metrics.flops import count_macs, count_params
+        from ..metrics.flops import auxiliary_params, count_macs, count_params
         arch = self.validate(arch)
         if arch not in self._cost_cache:
             with torch.device("meta"):
                 net = self.build(arch)
             macs = count_macs(net, (self.in_channels, self.input_size, self.input_size))
-            self._cost_cache[arch] = (int(macs), int(count_params(net)))
+            self._cost_cache[arch] = (int(macs), int(count_params(net) - auxiliary_params(net)))
         return self._cost_cache[arch]
 
     def flops(self, arch) -> int:
@@ -572,5 +595,70 @@ class BNASv2Space(SearchSpace):
         return self.cost(arch)[1]
 
 
-__all__ = ["BNASv2Space", "BroadNetwork", "BroadCell", "BroadPlan", "broad_plan", "Genotype",
+@SPACES.register("bnas_v2")
+class BNASv2Space(DartsCellSpace):
+    """BNAS-v2 cell space: 24 genes = 2 cells x 4 nodes x (input pair, op, op) (module doc).
+
+    Args:
+        init_channels: ``C`` of the retraining network (48 for CIFAR in the reference ``train_b.py``).
+        layers: convolution cells (6); en_layers: enhancement cells (2); pool_time: reductions (2; >= 2).
+        num_classes: classifier outputs; drop_path_prob: initial drop-path probability of built networks.
+        input_size: image side (pixels, multiple of 4) for :meth:`flops`; in_channels: image channels.
+        search_channels, search_layers, search_en_layers: base width (16), convolution
+            cells (2) and enhancement cells (1) of the search network (:meth:`build_supernet`).
+        partial: PC-DARTS partial-channel factor K of the search network (1 = BNAS-v2 CLR, 4 = PC;
+            2 on ImageNet, ``BNASv2PC/model_search_imagenet_b.py``).
+        stem: ``cifar`` or ``imagenet`` (:data:`STEMS`), for both networks: the retraining network is
+            then ``NetworkImageNet_b2`` (``BNASv2PC/model_b.py``; C=44 in ``train_imagenet_b.py``) and
+            the search network that of ``model_search_imagenet_b.py`` (stems of ``3 * search_channels``).
+
+    Raises:
+        ConfigError: bad network settings (see :func:`broad_plan`) or ``input_size``.
+    """
+
+    name = "bnas_v2"
+
+    def __init__(self, init_channels: int = 48, layers: int = 6, en_layers: int = 2, pool_time: int = 2,
+                 num_classes: int = 10, drop_path_prob: float = 0.0, input_size: int = 32,
+                 in_channels: int = 3, search_channels: int = 16, search_layers: int = 2,
+                 search_en_layers: int = 1, partial: int = 1, stem: str = "cifar"):
+        self.search_channels, self.search_layers = int(search_channels), int(search_layers)
+        self.search_en_layers, self.partial = int(search_en_layers), int(partial)
+        if self.partial < 1 or self.search_channels % self.partial:
+            raise ConfigError(f"bnas_v2: partial={partial} must be >= 1 and divide search_channels={search_channels}")
+        self.init_channels, self.layers, self.en_layers = int(init_channels), int(layers), int(en_layers)
+        self.pool_time, self.num_classes = int(pool_time), int(num_classes)
+        self.drop_path_prob, self.in_channels = float(drop_path_prob), int(in_channels)
+        self.input_size, self.stem = int(input_size), str(stem)
+        broad_plan(self.init_channels, self.layers, self.en_layers, self.pool_time, stem=self.stem)  # validates
+        unit = 2 ** max(self.pool_time, self.search_layers) * stem_plan(self.stem, 1)[2]
+        if self.input_size <= 0 or self.input_size % unit:
+            raise ConfigError(f"bnas_v2: input_size={input_size} must be a positive multiple of {unit}")
+        self._cost_cache: dict[tuple, tuple[int, int]] = {}
+
+    def build_supernet(self):
+        """The BCNN search network (:class:`~nasbench.supernets.darts.BroadSearchNetwork`).
+
+        Its ``genotype()`` is turned into this space's encoding by :meth:`from_genotype`.
+        """
+        from ..supernets.darts import BroadSearchNetwork
+        net = BroadSearchNetwork(self.search_channels, self.num_classes, self.search_layers,
+                                 self.search_en_layers, partial=self.partial, stem=self.stem)
+        net.space = self
+        return net
+
+    def build(self, arch, num_classes: int | None = None) -> BroadNetwork:
+        """Standalone :class:`BroadNetwork` of ``arch`` (random init; ``drop_path_prob`` of the space).
+
+        Raises:
+            ArchError: an illegal architecture.
+        """
+        return BroadNetwork(self.genotype(arch), C=self.init_channels,
+                            num_classes=self.num_classes if num_classes is None else int(num_classes),
+                            layers=self.layers, en_layers=self.en_layers, pool_time=self.pool_time,
+                            drop_path_prob=self.drop_path_prob, in_channels=self.in_channels, stem=self.stem)
+
+
+__all__ = ["BNASv2Space", "DartsCellSpace", "BroadNetwork", "BroadCell", "BroadPlan", "broad_plan",
+           "GENOTYPES", "Genotype",
            "OPS7", "PAIRS", "CONCAT", "CELLS", "BNASV2_CLR_V1", "gene_index"]

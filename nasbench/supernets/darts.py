@@ -1,4 +1,9 @@
-"""BNAS-v2's search network: a broad convolutional network (BCNN) of DARTS cells.
+"""DARTS-cell search networks: BNAS-v2's broad network (BCNN) and DARTS' / PC-DARTS' standard one.
+
+:class:`DartsSearchNetwork` is DARTS' 8-cell search network (quark0/darts ``cnn/model_search.py``;
+with ``partial = 4`` PC-DARTS', yuhuixu1993/PC-DARTS ``model_search.py``). Both networks keep their
+architecture parameters and the genotype rule in :class:`TwoCellSearchNetwork`. The rest of this
+docstring describes the broad network.
 
 Ding et al., "BNAS-v2: Memory-efficient and performance-collapse-prevented
 broad neural architecture search" (arXiv 2009.08886), section III and the
@@ -45,7 +50,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops.darts import PRIMITIVES, FactorizedReduce, Genotype, MixedOp, ReLUConvBN
+from ..ops.darts import (PRIMITIVES, FactorizedReduce, Genotype, MixedOp, ReLUConvBN, add_stems, cell_plan,
+                         run_stems, stem_plan)
 from .base import DifferentiableSupernet
 
 log = logging.getLogger(__name__)
@@ -92,7 +98,98 @@ class SearchCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
-class BroadSearchNetwork(DifferentiableSupernet):
+class TwoCellSearchNetwork(DifferentiableSupernet):
+    """Architecture parameters of a search network with two DARTS cell types (the shared part).
+
+    A subclass names its cell types in :attr:`cell_kinds` (cell 0 = ``Genotype.normal``,
+    cell 1 = ``Genotype.reduce``), builds its modules and then calls :meth:`_init_arch`, which
+    creates ``alpha_<kind>`` (``[14, 8]``, columns in :data:`~nasbench.ops.darts.PRIMITIVES`
+    order) for both kinds and, with partial channels (``self.partial > 1``), ``beta_<kind>``
+    (``[14]``, PC-DARTS' edge normalisation). :class:`BroadSearchNetwork` has the kinds
+    ``conv``/``enhance``, :class:`DartsSearchNetwork` ``normal``/``reduce``.
+    """
+
+    cell_kinds = ("conv", "enhance")
+    partial = 1
+
+    def _init_arch(self, alpha_init_std: float) -> None:
+        """``alpha_<kind> = alpha_init_std * randn(14, 8)`` (and ``beta_<kind>`` ``[14]`` with partial channels)."""
+        k = len(PRIMITIVES)
+        for kind in self.cell_kinds:
+            setattr(self, f"alpha_{kind}", nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES, k)))
+        for kind in self.cell_kinds:
+            setattr(self, f"beta_{kind}", nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES))
+                    if self.partial > 1 else None)
+
+    def set_sync_bn(self, enabled: bool) -> None:
+        """Synchronise BN batch statistics across processes (DDP, CUDA only; call before
+        building an optimizer). On CPU (gloo) the request is logged and ignored."""
+        if not enabled:
+            return
+        if not torch.cuda.is_available():
+            log.warning("sync_bn ignored for the DARTS-cell search network: nn.SyncBatchNorm needs CUDA")
+            return
+        for name, child in list(self.named_children()):
+            setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+
+    # -- architecture parameters ------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """alpha (and, with partial channels, beta) of both cell types; the weight optimizer skips them."""
+        names = [f"alpha_{k}" for k in self.cell_kinds] + [f"beta_{k}" for k in self.cell_kinds]
+        return [p for p in (getattr(self, n) for n in names) if p is not None]
+
+    @staticmethod
+    def edge_normalisation(beta: torch.Tensor) -> torch.Tensor:
+        """``[14]`` -> ``[14]``: softmax of beta over each node's incoming edges (PC-DARTS eq. 4)."""
+        parts, start = [], 0
+        for i in range(STEPS):
+            parts.append(F.softmax(beta[start:start + 2 + i], dim=-1))
+            start += 2 + i
+        return torch.cat(parts)
+
+    def cell_weights(self, cell: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(op weights [14, 8], edge weights [14] or None)`` of ``cell`` (one of :attr:`cell_kinds`)."""
+        alpha, beta = getattr(self, f"alpha_{cell}"), getattr(self, f"beta_{cell}")
+        return F.softmax(alpha, dim=-1), (None if beta is None else self.edge_normalisation(beta))
+
+    @torch.no_grad()
+    def parameter_free_shares(self) -> dict:
+        """``pfree_<kind>`` per cell type: :func:`parameter_free_share` of its op weights."""
+        return {f"pfree_{cell}": parameter_free_share(self.cell_weights(cell)[0]) for cell in self.cell_kinds}
+
+    def genotype(self):
+        """The discrete cells as a DARTS :class:`~nasbench.ops.darts.Genotype`.
+
+        ``normal`` is cell type 0 (the convolution / normal cell), ``reduce`` cell type 1 (the
+        enhancement / reduction cell), each ``[(op, input state)] * 8``, concat ``[2, 3, 4, 5]``.
+
+        DARTS' rule (reference ``genotype()``): for every node keep the two
+        incoming edges with the largest non-``none`` weight (with partial
+        channels: weight times the edge normalisation) and on each the
+        strongest non-``none`` operation. Pairs are listed per node in
+        ascending input order.
+        """
+        out = []
+        none = PRIMITIVES.index("none")
+        for cell in self.cell_kinds:
+            w, e = self.cell_weights(cell)
+            w = w.detach().cpu()
+            if e is not None:
+                w = w * e.detach().cpu()[:, None]
+            gene, start = [], 0
+            for i in range(STEPS):
+                rows = w[start:start + 2 + i].clone()
+                rows[:, none] = -1.0
+                strength = rows.max(dim=1).values
+                keep = sorted(sorted(range(2 + i), key=lambda j: -float(strength[j]))[:2])
+                gene += [(PRIMITIVES[int(rows[j].argmax())], j) for j in keep]
+                start += 2 + i
+            out.append(gene)
+        concat = list(range(2, 2 + STEPS))
+        return Genotype(normal=out[0], normal_concat=concat, reduce=out[1], reduce_concat=concat)
+
+
+class BroadSearchNetwork(TwoCellSearchNetwork):
     """The BCNN search network with DARTS architecture parameters (see module doc).
 
     ``forward(x)``: ``[N, 3, H, W]`` -> logits ``[N, num_classes]``; ``H`` and
@@ -106,6 +203,9 @@ class BroadSearchNetwork(DifferentiableSupernet):
         partial: PC-DARTS partial-channel factor ``K`` (1 = BNAS-v2 CLR, 4 = BNAS-v2 PC);
             it also switches on edge normalisation.
         alpha_init_std: std of the normal initialisation of alpha (and beta), 1e-3.
+        stem: ``cifar`` (one 3x3 conv to ``3C``) or ``imagenet``: DARTS' ImageNet stems to ``3C``
+            (``s0`` at 1/4, ``s1`` at 1/8 of the input) and FactorizedReduce on the first cell's
+            ``s0``, as ``BNASv2PC/model_search_imagenet_b.py`` (:func:`~nasbench.ops.darts.add_stems`).
 
     Raises:
         ValueError: ``layers < 2`` (the enhancement block needs two taps) or a width
@@ -113,18 +213,19 @@ class BroadSearchNetwork(DifferentiableSupernet):
     """
 
     def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 2, en_layers: int = 1,
-                 partial: int = 1, alpha_init_std: float = 1e-3):
+                 partial: int = 1, alpha_init_std: float = 1e-3, stem: str = "cifar"):
         super().__init__()
         if layers < 2 or en_layers < 1:
             raise ValueError(f"BCNN needs layers >= 2 and en_layers >= 1, got {layers}, {en_layers}")
         self.C, self.layers, self.en_layers, self.partial = C, layers, en_layers, int(partial)
-        self.stem = nn.Sequential(nn.Conv2d(3, 3 * C, 3, padding=1, bias=False), nn.BatchNorm2d(3 * C))
+        _, reduction_prev, _ = stem_plan(stem, C)
+        add_stems(self, stem, 3 * C)
         self.gap_taps, self.gap_reduce = nn.ModuleList(), nn.ModuleList()
         self.en_taps, self.en_reduce = nn.ModuleList(), nn.ModuleList()
         self.conv_cells = nn.ModuleList()
         c_pp = c_p = 3 * C
         c = C
-        gap_widths, reduction_prev = [], False
+        gap_widths = []
         for i in range(layers):
             gap_out = C if i == 0 else c
             self.gap_taps.append(ReLUConvBN(c_p, gap_out, 1, 1, 0))
@@ -147,88 +248,13 @@ class BroadSearchNetwork(DifferentiableSupernet):
             self.en_out_taps.append(ReLUConvBN(c_p, out, 1, 1, 0))
             en_widths.append(out)
         self.classifier = nn.Linear(sum(gap_widths) + sum(en_widths), num_classes)
-        k = len(PRIMITIVES)
-        self.alpha_conv = nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES, k))
-        self.alpha_enhance = nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES, k))
-        if self.partial > 1:
-            self.beta_conv = nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES))
-            self.beta_enhance = nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES))
-        else:
-            self.beta_conv = self.beta_enhance = None
-
-    def set_sync_bn(self, enabled: bool) -> None:
-        """Synchronise BN batch statistics across processes (DDP, CUDA only; call before
-        building an optimizer). On CPU (gloo) the request is logged and ignored."""
-        if not enabled:
-            return
-        if not torch.cuda.is_available():
-            log.warning("sync_bn ignored for the BNAS-v2 search network: nn.SyncBatchNorm needs CUDA")
-            return
-        for name, child in list(self.named_children()):
-            setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
-
-    # -- architecture parameters ------------------------------------------------
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """alpha (and, with partial channels, beta) of both cell types; the weight optimizer skips them."""
-        return [p for p in (self.alpha_conv, self.alpha_enhance, self.beta_conv, self.beta_enhance)
-                if p is not None]
-
-    @staticmethod
-    def edge_normalisation(beta: torch.Tensor) -> torch.Tensor:
-        """``[14]`` -> ``[14]``: softmax of beta over each node's incoming edges (PC-DARTS eq. 4)."""
-        parts, start = [], 0
-        for i in range(STEPS):
-            parts.append(F.softmax(beta[start:start + 2 + i], dim=-1))
-            start += 2 + i
-        return torch.cat(parts)
-
-    def cell_weights(self, cell: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(op weights [14, 8], edge weights [14] or None)`` of ``cell`` in ("conv", "enhance")."""
-        alpha, beta = ((self.alpha_conv, self.beta_conv) if cell == "conv"
-                       else (self.alpha_enhance, self.beta_enhance))
-        return F.softmax(alpha, dim=-1), (None if beta is None else self.edge_normalisation(beta))
-
-    @torch.no_grad()
-    def parameter_free_shares(self) -> dict:
-        """``pfree_conv``, ``pfree_enhance``: :func:`parameter_free_share` of each cell's op weights."""
-        return {f"pfree_{cell}": parameter_free_share(self.cell_weights(cell)[0]) for cell in ("conv", "enhance")}
-
-    def genotype(self):
-        """The discrete cells as a DARTS :class:`~nasbench.ops.darts.Genotype`.
-
-        ``normal`` is the convolution cell, ``reduce`` the enhancement cell (the
-        reference's naming), each ``[(op, input state)] * 8``, concat ``[2, 3, 4, 5]``.
-
-        DARTS' rule (reference ``genotype()``): for every node keep the two
-        incoming edges with the largest non-``none`` weight (with partial
-        channels: weight times the edge normalisation) and on each the
-        strongest non-``none`` operation. Pairs are listed per node in
-        ascending input order.
-        """
-        out = {}
-        none = PRIMITIVES.index("none")
-        for cell in ("conv", "enhance"):
-            w, e = self.cell_weights(cell)
-            w = w.detach().cpu()
-            if e is not None:
-                w = w * e.detach().cpu()[:, None]
-            gene, start = [], 0
-            for i in range(STEPS):
-                rows = w[start:start + 2 + i].clone()
-                rows[:, none] = -1.0
-                strength = rows.max(dim=1).values
-                keep = sorted(sorted(range(2 + i), key=lambda j: -float(strength[j]))[:2])
-                gene += [(PRIMITIVES[int(rows[j].argmax())], j) for j in keep]
-                start += 2 + i
-            out[cell] = gene
-        concat = list(range(2, 2 + STEPS))
-        return Genotype(normal=out["conv"], normal_concat=concat, reduce=out["enhance"], reduce_concat=concat)
+        self._init_arch(alpha_init_std)
 
     # -- forward ----------------------------------------------------------------
     def forward(self, x):
         w_conv, e_conv = self.cell_weights("conv")
         w_en, e_en = self.cell_weights("enhance")
-        s0 = s1 = self.stem(x)
+        s0, s1 = run_stems(self, x)
         gap, en = [], []
         for i, cell in enumerate(self.conv_cells):
             gap.append(self.gap_reduce[i](self.gap_taps[i](s1)))
@@ -243,6 +269,48 @@ class BroadSearchNetwork(DifferentiableSupernet):
         return self.classifier(F.adaptive_avg_pool2d(feats, 1).flatten(1))
 
 
+class DartsSearchNetwork(TwoCellSearchNetwork):
+    """DARTS' search network: ``layers`` stacked :class:`SearchCell` (quark0/darts ``cnn/model_search.py``).
+
+    ``forward(x)``: ``[N, 3, H, W]`` -> logits ``[N, num_classes]`` (``H``, ``W`` multiples of 4).
+    Stem 3x3 conv to ``3C`` + BN; cells from :func:`~nasbench.ops.darts.cell_plan` (the channel
+    plan of the evaluation networks) with reductions at ``layers // 3`` and ``2 * layers // 3``;
+    normal cells share ``alpha_normal``, reduction cells ``alpha_reduce`` (``[14, 8]`` each; the
+    reference's ``alphas_normal``/``alphas_reduce``); global average pooling and a linear classifier.
+    With ``partial = K > 1`` it is PC-DARTS' search network (Xu et al., arXiv 1907.05737; K = 4):
+    every edge runs on ``1/K`` of the channels and the edges into a node are weighted by the
+    edge normalisation of ``beta_normal``/``beta_reduce``.
+
+    Args:
+        C: base width (16); num_classes; layers: cells (8); partial: PC-DARTS' K (1 = DARTS);
+        alpha_init_std: std of the initial alpha/beta (1e-3).
+
+    Raises:
+        ValueError: ``layers < 3`` or a width not divisible by ``partial``.
+    """
+
+    cell_kinds = ("normal", "reduce")
+
+    def __init__(self, C: int = 16, num_classes: int = 10, layers: int = 8, partial: int = 1,
+                 alpha_init_std: float = 1e-3):
+        super().__init__()
+        if layers < 3:
+            raise ValueError(f"DARTS' search network needs layers >= 3, got {layers}")
+        self.C, self.layers, self.partial = C, layers, int(partial)
+        add_stems(self, "cifar", 3 * C)
+        plan = cell_plan(C, layers, (layers // 3, 2 * layers // 3), 3 * C, False)
+        self.cells = nn.ModuleList(SearchCell(*spec, partial=self.partial) for spec in plan)
+        self.classifier = nn.Linear(4 * plan[-1][2], num_classes)
+        self._init_arch(alpha_init_std)
+
+    def forward(self, x):
+        w = {kind: self.cell_weights(kind) for kind in self.cell_kinds}
+        s0, s1 = run_stems(self, x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, *w["reduce" if cell.reduction else "normal"])
+        return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))
+
+
 def parameter_free_share(weights: torch.Tensor) -> float:
     """Mean softmax weight on the parameter-free operations (pools, skip) over the edges of ``weights`` ``[14, 8]``.
 
@@ -252,4 +320,4 @@ def parameter_free_share(weights: torch.Tensor) -> float:
     return float(weights[:, idx].sum(dim=1).mean())
 
 
-__all__ = ["BroadSearchNetwork", "SearchCell", "parameter_free_share", "STEPS", "NUM_EDGES"]
+__all__ = ["BroadSearchNetwork", "DartsSearchNetwork", "TwoCellSearchNetwork", "SearchCell", "parameter_free_share", "STEPS", "NUM_EDGES"]
