@@ -31,16 +31,23 @@ from the data (``tests/test_nats_nb201.py`` re-checks it):
   ``naslib/search_spaces/nasbench201/conversions.py``) equal the pickle's
   ``Acc`` exactly under this reading, and none under the other readings.
 
-Cost model: :meth:`NASBench201Space.flops` / :meth:`params` are analytic for
-the NB201 network (stem 3x3 conv 16, 3 stages of 5 cells with C = 16/32/64,
-ResNet reduction blocks between stages, BN+ReLU, global pooling, linear
-classifier). FLOPs are MACs of convolutions and the classifier (no BN,
-pooling or additions); params include BN affine parameters. With the
-defaults (``input_size=32``, ``num_classes=100``: the CIFAR-100 network) they
-reproduce NCP's ``Flops``/``Params`` for 15,475 of the 15,625 records (all but
-150 records whose stored cost is off by exactly one conv edge). NCP's ``Acc``
-is an ImageNet16-120 accuracy while its cost columns are those of the CIFAR-100
-network; use ``input_size=16, num_classes=120`` for the true ImageNet16-120 cost.
+Network and cost model: :meth:`NASBench201Space.build` is the standalone NB201
+network (:class:`~nasbench.ops.nas_bench_201.NB201Network`, the reference
+``TinyNetwork``: stem 3x3 conv, 3 stages of ``eval_cells_per_stage`` (5) cells
+at ``init_channels`` (16) x 1/2/4, ResNet reduction blocks between stages,
+BN+ReLU, global pooling, linear classifier). :meth:`NASBench201Space.flops` /
+:meth:`params` count it analytically (per-edge op cost summed over the 3N
+cells), equal to the built network's conv + linear MACs and parameter count
+(``tests/test_nb201_network.py``). FLOPs are MACs of convolutions and the
+classifier (no BN, pooling, biases or additions); params include BN affine
+parameters and the classifier bias. With the defaults (``input_size=32``,
+``num_classes=100``: the CIFAR-100 network) they reproduce NCP's
+``Flops``/``Params`` (millions, rounded to 2 and 3 decimals) for 15,475 of the
+15,625 records; each of the other 150 is off by exactly one conv edge (1x1:
+3.93 M MACs / 28,000 params; 3x3: 35.39 M / 243,040), in either direction.
+NCP's ``Acc`` is an ImageNet16-120 accuracy while its cost columns are those of
+the CIFAR-100 network; at ImageNet16-120's own setting (``input_size=16,
+num_classes=120``) no record matches (e.g. the cheapest cell: 1.95 M MACs, 80,456 params).
 """
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ operation of edge ``i <- j`` applied to node ``j``; its output is node 3. The
 skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3) by the softmax of its
 row of :attr:`NB201SearchNetwork.alpha` (``[6, 5]``, shared by all cells, as
 in the reference). ``nor_conv_kxk`` is ReLU-conv-BN; the search network's BN
-layers inside cells have no affine parameters (DARTS' search setting).
+layers inside cells have no affine parameters (DARTS' search setting). The
+operations, the reduction block and the skeleton are those of the standalone
+network (:mod:`nasbench.ops.nas_bench_201`), which has affine BN in its cells.
 
 With ``partial = K > 1`` (PC-DARTS, Xu et al., arXiv 1907.05737): every edge
 runs its operations on the first ``C/K`` channels, passes the rest on
