@@ -18,6 +18,8 @@ from nasbench.supernets.nas_bench_201 import PARAMETER_FREE, NB201SearchNetwork
 from test_pipeline import REPO, run_tool
 
 CONFIGS = ["nb201_darts_cpu.yaml", "nb201_darts2_cpu.yaml", "nb201_clr_cpu.yaml", "nb201_pc_clr_cpu.yaml"]
+#: the paper-size configs (5 cells per stage at C=16) take the same step
+PAPER = ["nb201_darts.yaml", "nb201_darts2.yaml", "nb201_clr.yaml", "nb201_pc_clr.yaml"]
 
 
 def test_supernet_skeleton_forward_and_genotype():
@@ -26,7 +28,7 @@ def test_supernet_skeleton_forward_and_genotype():
     torch.manual_seed(0)
     net = NB201SearchNetwork(C=8, N=2, num_classes=10)
     kinds = [type(m).__name__ for m in net.layers]
-    assert kinds == ["_SearchCell"] * 2 + ["_ResBlock"] + ["_SearchCell"] * 2 + ["_ResBlock"] + ["_SearchCell"] * 2
+    assert kinds == ["_SearchCell"] * 2 + ["ResBlock"] + ["_SearchCell"] * 2 + ["ResBlock"] + ["_SearchCell"] * 2
     assert net.classifier.in_features == 32 and net.stem[0].out_channels == 8
     assert net(torch.randn(3, 3, 32, 32)).shape == (3, 10)
     assert [tuple(p.shape) for p in net.arch_parameters()] == [(6, 5)]
@@ -89,7 +91,7 @@ class _ArchLoader:
             yield self.x, self.y
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", CONFIGS + PAPER)
 def test_one_step_of_each_cpu_config(name):
     """Each CPU config's algorithm (first order, second order, CLR, PC + CLR) takes one architecture step and
     one weight step on the NB201 supernet: alphas move, the weights get gradients, the shares are logged,

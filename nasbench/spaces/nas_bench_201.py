@@ -31,16 +31,23 @@ from the data (``tests/test_nats_nb201.py`` re-checks it):
   ``naslib/search_spaces/nasbench201/conversions.py``) equal the pickle's
   ``Acc`` exactly under this reading, and none under the other readings.
 
-Cost model: :meth:`NASBench201Space.flops` / :meth:`params` are analytic for
-the NB201 network (stem 3x3 conv 16, 3 stages of 5 cells with C = 16/32/64,
-ResNet reduction blocks between stages, BN+ReLU, global pooling, linear
-classifier). FLOPs are MACs of convolutions and the classifier (no BN,
-pooling or additions); params include BN affine parameters. With the
-defaults (``input_size=32``, ``num_classes=100``: the CIFAR-100 network) they
-reproduce NCP's ``Flops``/``Params`` for 15,475 of the 15,625 records (all but
-150 records whose stored cost is off by exactly one conv edge). NCP's ``Acc``
-is an ImageNet16-120 accuracy while its cost columns are those of the CIFAR-100
-network; use ``input_size=16, num_classes=120`` for the true ImageNet16-120 cost.
+Network and cost model: :meth:`NASBench201Space.build` is the standalone NB201
+network (:class:`~nasbench.ops.nas_bench_201.NB201Network`, the reference
+``TinyNetwork``: stem 3x3 conv, 3 stages of ``eval_cells_per_stage`` (5) cells
+at ``init_channels`` (16) x 1/2/4, ResNet reduction blocks between stages,
+BN+ReLU, global pooling, linear classifier). :meth:`NASBench201Space.flops` /
+:meth:`params` count it analytically (per-edge op cost summed over the 3N
+cells), equal to the built network's conv + linear MACs and parameter count
+(``tests/test_nb201_network.py``). FLOPs are MACs of convolutions and the
+classifier (no BN, pooling, biases or additions); params include BN affine
+parameters and the classifier bias. With the defaults (``input_size=32``,
+``num_classes=100``: the CIFAR-100 network) they reproduce NCP's
+``Flops``/``Params`` (millions, rounded to 2 and 3 decimals) for 15,475 of the
+15,625 records; each of the other 150 is off by exactly one conv edge (1x1:
+3.93 M MACs / 28,000 params; 3x3: 35.39 M / 243,040), in either direction.
+NCP's ``Acc`` is an ImageNet16-120 accuracy while its cost columns are those of
+the CIFAR-100 network; at ImageNet16-120's own setting (``input_size=16,
+num_classes=120``) no record matches (e.g. the cheapest cell: 1.95 M MACs, 80,456 params).
 """
 from __future__ import annotations
 
@@ -87,7 +94,8 @@ class NASBench201Space(SearchSpace):
 
     name = "nas_bench_201"
 
-    def __init__(self, variant: str | None = None, num_classes: int = 100, input_size: int = 32):
+    def __init__(self, variant: str | None = None, num_classes: int = 100, input_size: int = 32,
+                 init_channels: int = STEM_CHANNELS, eval_cells_per_stage: int = CELLS_PER_STAGE):
         if variant not in (None, "", "imagenet16_120", "cifar10", "cifar100"):
             raise ArchError(f"nas_bench_201: unknown variant {variant!r}; use imagenet16_120, cifar10 or cifar100")
         self.variant = variant or "imagenet16_120"
@@ -96,16 +104,21 @@ class NASBench201Space(SearchSpace):
         self.input_size = int(input_size)
         if self.input_size % 4 or self.input_size <= 0:
             raise ArchError(f"{self.name}: input_size {input_size} must be a positive multiple of 4")
-        # per-edge cost of one op summed over all 15 cells, and the op-independent base
+        self.init_channels, self.eval_cells_per_stage = int(init_channels), int(eval_cells_per_stage)
+        if self.init_channels <= 0 or self.eval_cells_per_stage <= 0:
+            raise ArchError(f"{self.name}: init_channels and eval_cells_per_stage must be positive, got "
+                            f"{init_channels}, {eval_cells_per_stage}")
+        # per-edge cost of one op summed over all 3 N cells, and the op-independent base
         hw = [(self.input_size >> s) ** 2 for s in range(3)]
-        c = STAGE_CHANNELS
+        c0, n = self.init_channels, self.eval_cells_per_stage
+        c = (c0, 2 * c0, 4 * c0)
         self._edge_flops = np.zeros(NUM_OPS, dtype=np.int64)
         self._edge_params = np.zeros(NUM_OPS, dtype=np.int64)
         for op, kk in (("nor_conv_1x1", 1), ("nor_conv_3x3", 9)):  # ReLU-conv(kxk, no bias)-BN on C channels
-            self._edge_flops[OPS.index(op)] = CELLS_PER_STAGE * sum(ci * ci * kk * h for ci, h in zip(c, hw))
-            self._edge_params[OPS.index(op)] = CELLS_PER_STAGE * sum(ci * ci * kk + 2 * ci for ci in c)
-        flops = 3 * STEM_CHANNELS * 9 * hw[0]
-        params = 3 * STEM_CHANNELS * 9 + 2 * STEM_CHANNELS
+            self._edge_flops[OPS.index(op)] = n * sum(ci * ci * kk * h for ci, h in zip(c, hw))
+            self._edge_params[OPS.index(op)] = n * sum(ci * ci * kk + 2 * ci for ci in c)
+        flops = 3 * c0 * 9 * hw[0]
+        params = 3 * c0 * 9 + 2 * c0
         for s in (1, 2):  # ResNet basic block, stride 2: conv_a 3x3 s2, conv_b 3x3, downsample avgpool + 1x1
             cin, cout = c[s - 1], c[s]
             flops += (cin * cout * 9 + cout * cout * 9 + cin * cout) * hw[s]
@@ -205,8 +218,24 @@ class NASBench201Space(SearchSpace):
         return int(self.base_params + sum(int(self._edge_params[a]) for a in arch))
 
     def build(self, arch, num_classes: int | None = None):
-        raise NotImplementedError(f"{self.name}: no standalone NAS-Bench-201 network is implemented yet "
-                                  "(only tabular lookups, embeddings and analytic cost)")
+        """Standalone NAS-Bench-201 network of ``arch``
+        (:class:`~nasbench.ops.nas_bench_201.NB201Network`, the reference ``TinyNetwork``):
+        width ``init_channels``, ``eval_cells_per_stage`` cells per stage, ``num_classes`` outputs
+        (default the space's). Its conv + linear MACs at ``input_size`` and its parameter count
+        equal :meth:`flops` and :meth:`params` (``tests/test_nb201_darts.py``).
+
+        Raises:
+            ArchError: an illegal architecture.
+        """
+        from ..ops.nas_bench_201 import NB201Network
+        arch = self.validate(arch)
+        nodes = [[(OPS[arch[g]], j) for g, (to, j) in enumerate(EDGES) if to == i] for i in (1, 2, 3)]
+        return NB201Network(nodes, C=self.init_channels, N=self.eval_cells_per_stage,
+                            num_classes=self.num_classes if num_classes is None else int(num_classes))
+
+    def cost(self, arch) -> tuple[int, int]:
+        """``(flops, params)`` of :meth:`build`'s network (analytic, see :meth:`flops`, :meth:`params`)."""
+        return self.flops(arch), self.params(arch)
 
 
 __all__ = ["NASBench201Space", "OPS", "EDGES", "EMBED_OPS", "EMBED_DIM"]

@@ -32,6 +32,9 @@ class NASBench201DartsSpace(NASBench201Space):
         partial: PC-DARTS partial-channel factor K (1 = off); must divide C.
         num_classes: classes of the search data (the supernet's classifier; also the cost model's).
         input_size: image side in pixels (cost model; 32 for CIFAR-10).
+        init_channels: width C of the standalone network :meth:`build` retrains (16 in the benchmark).
+        eval_cells_per_stage: its cells per stage N (5 in the benchmark); :meth:`flops` and
+            :meth:`params` count this network.
 
     Raises:
         ConfigError: non-positive sizes or a ``partial`` that does not divide ``search_channels``.
@@ -41,8 +44,10 @@ class NASBench201DartsSpace(NASBench201Space):
     benchmark = "nas_bench_201/imagenet16_120"
 
     def __init__(self, search_channels: int = 16, cells_per_stage: int = 5, partial: int = 1,
-                 num_classes: int = 10, input_size: int = 32):
-        super().__init__("imagenet16_120", num_classes=num_classes, input_size=input_size)
+                 num_classes: int = 10, input_size: int = 32, init_channels: int = 16,
+                 eval_cells_per_stage: int = 5):
+        super().__init__("imagenet16_120", num_classes=num_classes, input_size=input_size,
+                         init_channels=init_channels, eval_cells_per_stage=eval_cells_per_stage)
         self.search_channels, self.cells_per_stage, self.partial = int(search_channels), int(cells_per_stage), int(partial)
         if min(self.search_channels, self.cells_per_stage, self.partial) <= 0:
             raise ConfigError(f"space nas_bench_201_darts: search_channels, cells_per_stage and partial must be "
@@ -58,8 +63,3 @@ class NASBench201DartsSpace(NASBench201Space):
         net = NB201SearchNetwork(self.search_channels, self.cells_per_stage, self.num_classes, self.partial)
         net.space = self
         return net
-
-    def cost(self, arch) -> tuple[int, int]:
-        """``(flops, params)`` of the full NAS-Bench-201 network of ``arch`` (5 cells per stage,
-        width 16; the analytic model of :class:`NASBench201Space` at this space's ``num_classes``)."""
-        return self.flops(arch), self.params(arch)

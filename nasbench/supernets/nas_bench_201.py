@@ -24,7 +24,9 @@ operation of edge ``i <- j`` applied to node ``j``; its output is node 3. The
 skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3) by the softmax of its
 row of :attr:`NB201SearchNetwork.alpha` (``[6, 5]``, shared by all cells, as
 in the reference). ``nor_conv_kxk`` is ReLU-conv-BN; the search network's BN
-layers inside cells have no affine parameters (DARTS' search setting).
+layers inside cells have no affine parameters (DARTS' search setting). The
+operations, the reduction block and the skeleton are those of the standalone
+network (:mod:`nasbench.ops.nas_bench_201`), which has affine BN in its cells.
 
 With ``partial = K > 1`` (PC-DARTS, Xu et al., arXiv 1907.05737): every edge
 runs its operations on the first ``C/K`` channels, passes the rest on
@@ -44,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.darts import channel_shuffle
+from ..ops.nas_bench_201 import macro_layers, make_op
 from ..spaces.nas_bench_201 import EDGES, NUM_EDGES, NUM_OPS, OPS
 from .base import DifferentiableSupernet
 
@@ -51,35 +54,6 @@ __all__ = ["NB201SearchNetwork", "PARAMETER_FREE"]
 
 #: operations without parameters (gene values), in OPS order: none, skip_connect, avg_pool_3x3
 PARAMETER_FREE = tuple(i for i, op in enumerate(OPS) if op in ("none", "skip_connect", "avg_pool_3x3"))
-
-
-class _ReLUConvBN(nn.Sequential):
-    """ReLU -> conv ``k x k`` (no bias) -> BN: ``[N, C_in, H, W] -> [N, C_out, H/s, W/s]``."""
-
-    def __init__(self, C_in, C_out, k, stride, affine):
-        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(C_in, C_out, k, stride, k // 2, bias=False),
-                         nn.BatchNorm2d(C_out, affine=affine))
-
-
-class _Zero(nn.Module):
-    """The ``none`` operation: zeros of the input's shape."""
-
-    def forward(self, x):
-        return x.mul(0.0)
-
-
-def _make_op(name: str, C: int) -> nn.Module:
-    if name == "none":
-        return _Zero()
-    if name == "skip_connect":
-        return nn.Identity()
-    if name == "nor_conv_1x1":
-        return _ReLUConvBN(C, C, 1, 1, affine=False)
-    if name == "nor_conv_3x3":
-        return _ReLUConvBN(C, C, 3, 1, affine=False)
-    if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"unknown NAS-Bench-201 operation {name!r}")
 
 
 class _MixedEdge(nn.Module):
@@ -90,7 +64,7 @@ class _MixedEdge(nn.Module):
         if C % partial:
             raise ValueError(f"channels {C} not divisible by the partial-channel factor {partial}")
         self.partial = partial
-        self.ops = nn.ModuleList(_make_op(op, C // partial) for op in OPS)
+        self.ops = nn.ModuleList(make_op(op, C // partial, affine=False) for op in OPS)
 
     def forward(self, x, w):
         if self.partial == 1:
@@ -115,19 +89,6 @@ class _SearchCell(nn.Module):
         return nodes[3]
 
 
-class _ResBlock(nn.Module):
-    """NB201's residual reduction block (ResNet basic block, stride 2): ``[N, C_in, H, W] -> [N, C_out, H/2, W/2]``."""
-
-    def __init__(self, C_in: int, C_out: int):
-        super().__init__()
-        self.conv_a = _ReLUConvBN(C_in, C_out, 3, 2, affine=True)
-        self.conv_b = _ReLUConvBN(C_out, C_out, 3, 1, affine=True)
-        self.downsample = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(C_in, C_out, 1, bias=False))
-
-    def forward(self, x):
-        return self.downsample(x) + self.conv_b(self.conv_a(x))
-
-
 class NB201SearchNetwork(DifferentiableSupernet):
     """DARTS supernet of the NAS-Bench-201 cell space (module doc).
 
@@ -148,15 +109,7 @@ class NB201SearchNetwork(DifferentiableSupernet):
         if C <= 0 or N <= 0 or partial <= 0:
             raise ValueError(f"C, N and partial must be positive, got {C}, {N}, {partial}")
         self.C, self.N, self.partial = int(C), int(N), int(partial)
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers, c = [], C
-        for stage in range(3):
-            if stage:
-                layers.append(_ResBlock(c, 2 * c))
-                c *= 2
-            layers.extend(_SearchCell(c, partial) for _ in range(N))
-        self.layers = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.stem, self.layers, self.lastact, c = macro_layers(self.C, self.N, lambda ch: _SearchCell(ch, partial))
         self.classifier = nn.Linear(c, num_classes)
         self.alpha = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, NUM_OPS))
         self.beta = nn.Parameter(1e-3 * torch.randn(NUM_EDGES)) if partial > 1 else None
