@@ -10,4 +10,4 @@ export NASBENCH_TEST_DATA=${NASBENCH_TEST_DATA:-$(pwd)/data}
 # one worker so that its module fixtures (a trained tiny supernet, a CPU gpu_check run) run once.
 # NASBENCH_TEST_WORKERS=0 runs in one process (as before); extra pytest -n/--dist override these.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-exec python -m pytest -q -p no:cacheprovider -n "${NASBENCH_TEST_WORKERS:-2}" --dist loadfile "$@"
+exec python -m pytest -q -p no:cacheprovider -p no:benchmark -n "${NASBENCH_TEST_WORKERS:-2}" --dist loadfile "$@"

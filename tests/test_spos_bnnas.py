@@ -92,10 +92,10 @@ def test_space_family_matches_the_supernet_it_builds():
     from nasbench.registry import SPACES
     from nasbench.supernets.width import WidthSupernet
     from nasbench.supernets.base import DifferentiableSupernet
-    from nasbench.supernets.bossnas_nats import BossNASNATSSupernet
+    from nasbench.supernets.base import BlockwiseSupernet
     # darts: BNAS-v2's broad network or the NAS-Bench-201 cell supernet
     kinds = {"width": WidthSupernet, "op_choice": ChoiceSupernet, "darts": DifferentiableSupernet,
-             "blockwise": BossNASNATSSupernet}
+             "blockwise": BlockwiseSupernet}
     small = {"bnas_v2": {"search_channels": 8}}
     for name in SPACES.names():
         cls = SPACES.get(name)

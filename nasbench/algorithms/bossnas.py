@@ -66,6 +66,7 @@ from ..engine import dist as D
 from ..errors import ConfigError, NasbenchError
 from ..registry import ALGORITHMS, EVALUATORS, Key
 from ..spaces.blockwise import fair_paths
+from ..supernets.base import BlockwiseSupernet
 from .base import Algorithm
 from .bossnas_views import byol_views_of_shard
 from .bossnas_ratings import (RATING_OFFSET, BossRatingEvaluator, rating_file_name, rating_history, rating_report,
@@ -278,10 +279,9 @@ class BossNAS(Algorithm):
 
     def setup(self, module, train_cfg) -> None:
         """Keep the online supernet and build the target: a frozen copy (BYOL: same initial weights)."""
-        for name in ("forward_block", "project", "predict", "block_parameters", "block_modules"):
-            if not hasattr(module, name):
-                raise ConfigError(f"algorithm bossnas: {type(module).__name__} has no {name}() (use a BossNAS "
-                                  "space such as bossnas_nats)")
+        if not isinstance(module, BlockwiseSupernet):
+            raise ConfigError(f"algorithm bossnas: {type(module).__name__} is not a block-wise supernet (use a "
+                              "space of family 'blockwise', e.g. bossnas_nats, bossnas_mbconv or hytra)")
         self.module, self.train_cfg = module, train_cfg
         self.target = copy.deepcopy(module)
         for p in self.target.parameters():

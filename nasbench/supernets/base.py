@@ -11,14 +11,18 @@ Two kinds exist (DESIGN.md, "Four small protocols"):
   algorithm (the weight optimizer leaves them out) and ``genotype()`` reads
   the discrete architecture they select.
 
-Both have ``space`` (their :class:`~nasbench.spaces.base.SearchSpace`) and
+A single-path supernet that BossNAS trains block by block also derives from
+:class:`BlockwiseSupernet` (``forward_block``, ``project``, ``predict``,
+``block_modules``, ``block_parameters``).
+
+All have ``space`` (their :class:`~nasbench.spaces.base.SearchSpace`) and
 ``set_sync_bn(enabled)`` (SyncBatchNorm under DDP where the supernet supports it).
 """
 from __future__ import annotations
 
 import torch.nn as nn
 
-__all__ = ["Supernet", "DifferentiableSupernet"]
+__all__ = ["Supernet", "DifferentiableSupernet", "BlockwiseSupernet"]
 
 
 class Supernet(nn.Module):
@@ -61,3 +65,39 @@ class DifferentiableSupernet(nn.Module):
 
     def set_sync_bn(self, enabled: bool) -> None:
         """Synchronise BN batch statistics across processes (DDP); default: no BN to sync."""
+
+
+class BlockwiseSupernet:
+    """Mixin of supernets trained block by block with a projector and predictor per block
+    (BossNAS, METHODS.md 3.3; ``space.family == "blockwise"``). Used beside :class:`Supernet`.
+
+    ``x`` below is the images ``[N, 3, H, W]`` for block 0 and the previous block's output
+    for block ``b > 0``; ``path`` is the block's path (genes or block key; None: the active
+    architecture's).
+    """
+
+    def forward_block(self, x, block: int, path=None):
+        """Output feature map of ``block`` run on ``x`` with ``path``. Raises ArchError for a bad path."""
+        raise NotImplementedError
+
+    def project(self, x, block: int, path=None):
+        """Projection ``[N, D]`` of ``block`` (block, adapter, projector) run on ``x`` with ``path``."""
+        raise NotImplementedError
+
+    def predict(self, x, block: int, path=None):
+        """Online prediction ``[N, D]``: :meth:`project` followed by the block's predictor."""
+        raise NotImplementedError
+
+    def block_modules(self, block: int) -> list[nn.Module]:
+        """Modules :meth:`predict` runs for ``block`` (a rating recalibrates their BNs)."""
+        raise NotImplementedError
+
+    def block_parameters(self, block: int):
+        """Parameters that training ``block`` updates: those of :meth:`block_modules`, each once
+        (modules may share weights, e.g. the projections of a layer's candidates)."""
+        seen = set()
+        for m in self.block_modules(block):
+            for p in m.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield p

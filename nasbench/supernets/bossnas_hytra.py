@@ -45,7 +45,7 @@ import torch.nn as nn
 from ..errors import ArchError
 from ..ops.hytra import MHSA, PEG, avg_down_shortcut
 from ..spaces.hytra import BLOCK_LAYERS, NUM_LAYERS, OP_SCALE, OPS, SCALES, STAGE_HEADS, STAGE_PLANES, STEM_SCALE
-from .base import Supernet
+from .base import BlockwiseSupernet, Supernet
 from .bossnas_nats import MLPHead
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class DualEntryOp(nn.Module):
         return self.act(self.body(entry["proj"](x)) + entry["shortcut"](x))
 
 
-class BossNASHyTraSupernet(Supernet):
+class BossNASHyTraSupernet(BlockwiseSupernet, Supernet):
     """HyTra supernet with BossNAS blocks, adapters, projectors and predictors (see module doc).
 
     Args:
@@ -244,7 +244,3 @@ class BossNASHyTraSupernet(Supernet):
         return (([self.stem] if block == 0 else []) + list(self.layers[sl])
                 + [self.adapters[block], self.projectors[block], self.predictors[block]])
 
-    def block_parameters(self, block: int):
-        """Parameters of :meth:`block_modules`."""
-        for m in self.block_modules(block):
-            yield from m.parameters()

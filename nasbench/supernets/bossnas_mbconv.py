@@ -23,10 +23,11 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from .bossnas_nats import MLPHead
+from .base import BlockwiseSupernet
 from .choice import ChoiceSupernet
 
 
-class BossNASMBConvSupernet(ChoiceSupernet):
+class BossNASMBConvSupernet(BlockwiseSupernet, ChoiceSupernet):
     """MBConv supernet with block-wise forward and BossNAS heads (see module doc).
 
     Args:
@@ -92,15 +93,6 @@ class BossNASMBConvSupernet(ChoiceSupernet):
         sl = self.space.block_slice(block)
         return (([self.net.stem, self.net.features[0]] if block == 0 else []) + list(self.blocks[sl])
                 + [self.projectors[block], self.predictors[block]])
-
-    def block_parameters(self, block: int):
-        """Parameters of :meth:`block_modules` (shared projections of a layer's candidates once)."""
-        seen = set()
-        for m in self.block_modules(block):
-            for p in m.parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield p
 
 
 __all__ = ["BossNASMBConvSupernet"]

@@ -33,7 +33,7 @@ import torch.nn as nn
 
 from ..errors import ArchError
 from ..ops.slimmable import SlimmableConv2d, SlimmableLinear, SwitchableBatchNorm2d
-from .base import Supernet
+from .base import BlockwiseSupernet, Supernet
 from ..spaces.nats_sss import CELL_EDGES, CHANNELS, LAYER_KINDS
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class MLPHead(nn.Sequential):
                 nn.init.zeros_(m.bias)
 
 
-class BossNASNATSSupernet(Supernet):
+class BossNASNATSSupernet(BlockwiseSupernet, Supernet):
     """Slimmable NATS-Bench Ss supernet with BossNAS blocks and adapters.
 
     Args:
@@ -247,10 +247,6 @@ class BossNASNATSSupernet(Supernet):
         return ([self.stem] if block == 0 else []) + list(self.layers[sl]) + [
             self.adapters[block], self.projectors[block], self.predictors[block]]
 
-    def block_parameters(self, block: int):
-        """Parameters that block ``block``'s training updates: those of :meth:`block_modules`."""
-        for m in self.block_modules(block):
-            yield from m.parameters()
 
     def switchable_bns(self) -> list[SwitchableBatchNorm2d]:
         """Every switchable BN (one per BN position; each holds one BN per width)."""
