@@ -155,7 +155,7 @@ def _type_error(value, default):
 #: value out of range is a :class:`ConfigError` naming the key, the file that set it
 #: and the allowed range before anything is built or written. ``{"range": (lo, hi)}``
 #: is inclusive; ``type`` is needed only where the default is null.
-_SCHEDULES = ("cosine", "linear")
+_SCHEDULES = ("cosine", "linear", "step")
 _AMPS = ("none", "fp32", "no", "bf16", "fp16")
 _TRAIN_RULES = {
     "epochs": dict(range=(1, None), unit="epochs"),
@@ -163,6 +163,7 @@ _TRAIN_RULES = {
     "lr": dict(range=(0, None)), "min_lr": dict(range=(0, None)),
     "warmup_epochs": dict(type=float, range=(0, None), unit="epochs"), "warmup_lr": dict(range=(0, None)),
     "schedule": dict(choices=_SCHEDULES),
+    "decay_epochs": dict(type=float, range=(0.01, None), unit="epochs"), "decay_rate": dict(type=float, range=(0, 1)),
     "momentum": dict(range=(0, 1)), "weight_decay": dict(range=(0, None)),
     "label_smoothing": dict(range=(0, 1)),
     "clip_grad": dict(type=float, range=(0, None)), "clip_mode": dict(choices=("norm", "value")),

@@ -260,6 +260,23 @@ def test_scheduler_warmup_cosine():
     assert s3.t_initial == 20
 
 
+def test_scheduler_step_decays_per_epoch_like_darts_imagenet():
+    """schedule: step = StepLR(decay_epochs, decay_rate) counted in iterations: constant within an
+    epoch, x0.97 at each epoch boundary (DARTS train_imagenet.py), after an optional warm-up."""
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    sched = build_scheduler(opt, make_cfg(epochs=250, schedule="step", decay_epochs=1.0, decay_rate=0.97, lr=0.1, warmup_epochs=0),
+                            steps_per_epoch=10)
+    for t, v in {0: 0.1, 9: 0.1, 10: 0.097, 19: 0.097, 20: 0.1 * 0.97 ** 2, 2490: 0.1 * 0.97 ** 249}.items():
+        sched.step_update(num_updates=t)
+        assert opt.param_groups[0]["lr"] == pytest.approx(v, rel=1e-9), t
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.2)
+    sched = build_scheduler(opt, make_cfg(epochs=10, schedule="step", decay_epochs=2.0, decay_rate=0.5, lr=0.2,
+                                          warmup_epochs=1, warmup_lr=0.0), steps_per_epoch=10)
+    for t, v in {5: 0.1, 10: 0.2, 29: 0.2, 30: 0.1, 50: 0.05}.items():
+        sched.step_update(num_updates=t)
+        assert opt.param_groups[0]["lr"] == pytest.approx(v, rel=1e-9), t
+
+
 def test_trainer_applies_schedule(tmp_path):
     cfg = make_cfg(epochs=1, warmup_epochs=0.5, warmup_lr=0.01, log_interval=1)
     tr = run(tmp_path, cfg)

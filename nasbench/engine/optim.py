@@ -156,7 +156,9 @@ def total_steps(cfg: Any, steps_per_epoch: int) -> int:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch: int):
     """Per-iteration schedule: linear warmup then cosine (timm ``CosineLRScheduler``),
-    or with ``schedule: linear`` a linear decay to ``min_lr`` (timm ``PolyLRScheduler``, power 1).
+    or with ``schedule: linear`` a linear decay to ``min_lr`` (timm ``PolyLRScheduler``, power 1),
+    or with ``schedule: step`` ``lr * decay_rate ** floor((t - W) / (decay_epochs * steps_per_epoch))``
+    after the warm-up (timm ``StepLRScheduler``; DARTS' ImageNet StepLR(1, 0.97), train_imagenet.py).
 
     LR at update ``t`` (``t`` optimizer steps done; call ``sched.step_update(t)``
     after each step): ``warmup_lr + t * (lr - warmup_lr) / W`` for ``t < W``, then
@@ -165,7 +167,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch:
     ``T - 1``), ``T = min(epochs * steps_per_epoch, max_steps)``. The returned
     object has ``state_dict()``/``load_state_dict()``.
     """
-    from timm.scheduler import CosineLRScheduler, PolyLRScheduler
+    from timm.scheduler import CosineLRScheduler, PolyLRScheduler, StepLRScheduler
 
     c = train_section(cfg)
     total = total_steps(c, steps_per_epoch)
@@ -177,8 +179,14 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any, steps_per_epoch:
             optimizer, t_initial=max(1, total - warmup), power=1.0, lr_min=float(train_value(c, "min_lr") or 0.0),
             warmup_t=warmup, warmup_lr_init=float(train_value(c, "warmup_lr") or 0.0),
             warmup_prefix=True, t_in_epochs=False, cycle_limit=1)
+    if kind == "step":  # DARTS ImageNet (StepLR): lr x decay_rate every decay_epochs, counted per iteration
+        period = float(train_value(c, "decay_epochs") or 1.0) * steps_per_epoch
+        return StepLRScheduler(
+            optimizer, decay_t=period, decay_rate=float(train_value(c, "decay_rate") or 1.0),
+            warmup_t=warmup, warmup_lr_init=float(train_value(c, "warmup_lr") or 0.0),
+            warmup_prefix=True, t_in_epochs=False)
     if kind != "cosine":
-        raise ConfigError(f"train.schedule must be 'cosine' or 'linear', got {kind!r}")
+        raise ConfigError(f"train.schedule must be 'cosine', 'linear' or 'step', got {kind!r}")
     return CosineLRScheduler(
         optimizer, t_initial=max(1, total - warmup), lr_min=float(train_value(c, "min_lr") or 0.0),
         warmup_t=warmup, warmup_lr_init=float(train_value(c, "warmup_lr") or 0.0),
