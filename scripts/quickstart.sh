@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on 2 CPU cores (about 20 minutes): BCNet supernet training on real
+# The main job on 2 CPU cores (about 10 minutes): BCNet supernet training on real
 # CIFAR-10 for the Channel-Bench-Macro MobileNet space, evolutionary search under
 # an 80M-MAC budget, and retraining of the found width. The found architecture's
 # true accuracy, rank and regret come from Channel-Bench-Macro.
