@@ -62,8 +62,8 @@ def test_fixed_key_ranges(opt, key, allowed):
 
 def test_fixed_key_choices_and_file_named(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text(f"_base_: {CFG}\ntrain:\n  schedule: step\n")
-    with pytest.raises(ConfigError, match=r"'train.schedule' in .*c.yaml must be one of \['cosine', 'linear'\]"):
+    f.write_text(f"_base_: {CFG}\ntrain:\n  schedule: exponential\n")
+    with pytest.raises(ConfigError, match=r"'train.schedule' in .*c.yaml must be one of \['cosine', 'linear', 'step'\]"):
         load_config(f)
     with pytest.raises(ConfigError, match=r"search.population.*must lie in \[1, inf\]"):  # a typed section's Key
         load_config(CFG, ["search.population=0"])

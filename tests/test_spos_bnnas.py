@@ -225,7 +225,7 @@ def test_linear_schedule_and_clip_by_value():
         lrs.append(opt.param_groups[0]["lr"])
     assert lrs == pytest.approx([1 - t / 10 for t in range(10)])
     with pytest.raises(ConfigError, match="schedule"):
-        build_scheduler(opt, dict(epochs=1, lr=1.0, schedule="step"), steps_per_epoch=10)
+        build_scheduler(opt, dict(epochs=1, lr=1.0, schedule="exponential"), steps_per_epoch=10)
 
 
 # ----------------------------------------------------------------------------- tools
