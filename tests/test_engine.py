@@ -10,6 +10,7 @@ import os
 import socket
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -23,7 +24,7 @@ from nasbench.engine import (
     load_checkpoint, save_checkpoint, set_deterministic, set_rng_state,
 )
 from nasbench.engine.dist import resolve_device
-from nasbench.errors import CheckpointError, NasbenchError
+from nasbench.errors import CheckpointError, ConfigError, NasbenchError
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -216,6 +217,65 @@ def test_resume_after_crash_from_periodic_checkpoint(tmp_path):
     assert (ck["step"], ck["epoch"], ck["batch_idx"]) == (9, 1, 1)
     resumed = run(tmp_path / "crash", cfg, model_seed=5, resume=True)
     assert_same_state(full, resumed)
+
+
+def test_mixup_cutmix_adamw_resume_exactly(tmp_path):
+    """DeiT / BossNet-T retraining: AdamW plus timm mixup/cutmix soft targets; a run killed mid-way
+    and resumed equals the uninterrupted one (the mixing draws come from numpy's saved generator)."""
+    cfg = make_cfg(optimizer="adamw", lr=1e-3, weight_decay=0.05, mixup=0.8, cutmix=1.0, mixup_prob=1.0,
+                   mixup_switch_prob=0.5, label_smoothing=0.1, ckpt_interval=3)
+    np.random.seed(0)
+    full = run(tmp_path / "full", cfg, algo=StandardAlgorithm(num_classes=5))
+    assert isinstance(full.optimizer, torch.optim.AdamW)
+
+    class Crash(StandardAlgorithm):
+        def train_step(self, ctx, batch):
+            if ctx.step == 10:
+                raise KeyboardInterrupt("simulated kill")
+            return super().train_step(ctx, batch)
+
+    np.random.seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "crash", cfg, algo=Crash(num_classes=5))
+    np.random.seed(77)  # disturb numpy's generator: resume must restore it
+    resumed = run(tmp_path / "crash", cfg, model_seed=5, algo=StandardAlgorithm(num_classes=5), resume=True)
+    assert_same_state(full, resumed)
+    with pytest.raises(ConfigError, match="num_classes"):
+        StandardAlgorithm().setup(small_cnn(), {"mixup": 0.8})
+
+
+def test_mixup_batch_is_mixed_with_soft_targets():
+    """One batch through the retraining step with mixup only: the images the network sees are
+    lam x + (1 - lam) x.flip(0), and the loss is the cross-entropy against the soft targets
+    lam onehot(y) + (1 - lam) onehot(y.flip(0)) (smoothed)."""
+    from nasbench.engine.context import StepContext
+    seen = {}
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 4 * 4, 5)
+
+        def forward(self, x):
+            seen["x"] = x.clone()
+            return self.fc(x.flatten(1))
+
+    net = Probe()
+    algo = StandardAlgorithm(num_classes=5)
+    algo.setup(net, {"mixup": 0.8, "cutmix": 0.0, "mixup_prob": 1.0, "label_smoothing": 0.1})
+    x, y = torch.randn(6, 3, 4, 4), torch.tensor([0, 1, 2, 3, 4, 0])
+    np.random.seed(3)
+    out = algo.train_step(StepContext(model=net, module=net, optimizer=None), (x.clone(), y))
+    d = x - x.flip(0)
+    lam = float(((seen["x"] - x.flip(0)) * d).sum() / (d * d).sum())  # least squares: one lambda per batch
+    assert 0.0 < lam < 1.0 and abs(lam - 0.5) > 1e-3  # mixed (and not the pair average by accident)
+    assert torch.allclose(seen["x"], lam * x + (1 - lam) * x.flip(0), atol=1e-5)
+    off, on = 0.1 / 5, 1 - 0.1 + 0.1 / 5
+    onehot = lambda t: torch.full((6, 5), off).scatter_(1, t[:, None], on)  # noqa: E731
+    soft = lam * onehot(y) + (1 - lam) * onehot(y.flip(0))
+    logits = net.fc(seen["x"].flatten(1))
+    expect = -(soft * torch.log_softmax(logits, 1)).sum(1).mean()
+    assert float(out["loss"]) == pytest.approx(float(expect.detach()), rel=1e-5)
 
 
 def test_resume_missing_checkpoint(tmp_path):

@@ -2,7 +2,8 @@
 
 :class:`StandardAlgorithm` is the algorithm of ``tools/retrain.py``: one
 forward, cross-entropy with the run's label smoothing (plus the weighted loss of an
-auxiliary head, if the network has one), one backward.
+auxiliary head, if the network has one; against timm's mixup/cutmix soft targets when
+``retrain.mixup`` / ``retrain.cutmix`` are set), one backward.
 :func:`evaluate_accuracy` measures top-1 on the test set.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.nn as nn
 
 from ..engine import dist as D
 from ..engine.optim import resolve_amp
+from ..errors import ConfigError
 from .base import Algorithm, SupervisedMixin
 
 __all__ = ["StandardAlgorithm", "evaluate_accuracy"]
@@ -31,17 +33,50 @@ class StandardAlgorithm(SupervisedMixin, Algorithm):
     """
 
     auxiliary_weight = 0.4
+    mixup = None
+
+    def __init__(self, num_classes: int | None = None):
+        self.num_classes = num_classes
 
     def setup(self, module, train_cfg) -> None:
-        """Build the criterion and read ``auxiliary_weight`` from ``train_cfg`` (if it has the key)."""
+        """Build the criterion; read ``auxiliary_weight`` and the mixup/cutmix keys from ``train_cfg``.
+
+        With ``mixup`` or ``cutmix`` > 0 (``retrain`` section), every batch goes through timm's
+        ``Mixup`` (batch mode: one lambda per batch, cutmix instead of mixup with
+        ``mixup_switch_prob``, applied with ``mixup_prob``; DeiT's recipe) and the loss is the
+        cross-entropy against its soft targets, which carry the label smoothing. Its random
+        draws come from numpy's global generator, which checkpoints save, so a resumed run
+        mixes exactly as an uninterrupted one.
+
+        Raises:
+            ConfigError: mixup or cutmix without ``num_classes``.
+        """
         super().setup(module, train_cfg)
-        if train_cfg is not None and train_cfg.get("auxiliary_weight") is not None:
-            self.auxiliary_weight = float(train_cfg.get("auxiliary_weight"))
+        get = train_cfg.get if train_cfg is not None else (lambda k, d=None: d)
+        if get("auxiliary_weight") is not None:
+            self.auxiliary_weight = float(get("auxiliary_weight"))
+        mix, cut = float(get("mixup") or 0.0), float(get("cutmix") or 0.0)
+        if mix > 0 or cut > 0:
+            from timm.data import Mixup
+            from timm.loss import SoftTargetCrossEntropy
+            if not self.num_classes:
+                raise ConfigError("retrain.mixup / retrain.cutmix need the number of classes (data.num_classes)")
+            prob = get("mixup_prob")
+            switch = get("mixup_switch_prob")
+            self.mixup = Mixup(mixup_alpha=mix, cutmix_alpha=cut, prob=1.0 if prob is None else float(prob),
+                               switch_prob=0.5 if switch is None else float(switch), mode="batch",
+                               label_smoothing=float(get("label_smoothing") or 0.0), num_classes=int(self.num_classes))
+            self.criterion = SoftTargetCrossEntropy()
 
     def train_step(self, ctx, batch) -> dict:
         """``batch`` = (images float [b, 3, H, W], targets int64 [b]) -> ``{'loss': 0-dim tensor, 'top1': %}``
-        (+ ``aux_loss`` when the network returns auxiliary logits)."""
+        (+ ``aux_loss`` when the network returns auxiliary logits). With mixup/cutmix the
+        images are mixed and the loss is taken against soft targets ``[b, num_classes]``;
+        ``top1`` is then against the unmixed labels."""
         images, targets = batch
+        labels = targets
+        if self.mixup is not None:
+            images, targets = self.mixup(images, targets)
         out = {}
         with ctx.autocast():
             logits = ctx.model(images)
@@ -54,11 +89,8 @@ class StandardAlgorithm(SupervisedMixin, Algorithm):
                 loss = self.criterion(logits, targets)
         ctx.backward(loss)
         with torch.no_grad():
-            top1 = (logits.argmax(1) == targets).float().mean() * 100.0
+            top1 = (logits.argmax(1) == labels).float().mean() * 100.0
         return {"loss": loss.detach(), "top1": top1, **out}
-
-    def __init__(self):
-        pass
 
     def state_dict(self) -> dict:
         return {}

@@ -47,7 +47,7 @@ def retrain(cfg: Config, arch, out, resume: bool = False) -> dict:
     logger = RunLogger(out, rank=dist.rank)
     logger.info("retraining %s (%.2fM params, %.1fM MACs) on %d images", space.encode(arch),
                 space.params(arch) / 1e6, space.flops(arch) / 1e6, len(train_all))
-    trainer = Trainer(net, StandardAlgorithm(), loader, cfg.retrain, out, dist=dist, logger=logger,
+    trainer = Trainer(net, StandardAlgorithm(num_classes=cfg.data.num_classes), loader, cfg.retrain, out, dist=dist, logger=logger,
                       extra_state={"config": cfg.to_dict(), "kind": "standalone", "arch": space.encode(arch)})
     trainer.fit(resume=state if resume else False)
     model = trainer.ema.module if trainer.ema is not None else trainer.module
