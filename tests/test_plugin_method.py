@@ -158,7 +158,7 @@ class PluginScore(Evaluator):
     def evaluate(self, archs):
         out = []
         for a in archs:
-            s = sum(float(self.supernet.layers[i][g].weight.abs().mean()) + self.bonus * g for i, g in enumerate(a))
+            s = sum(float(self.supernet.layers[i][g].weight.detach().abs().mean()) + self.bonus * g for i, g in enumerate(a))
             out.append({"score": s, "flops": self.supernet.space.flops(a)})
         return out
 
