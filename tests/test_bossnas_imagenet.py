@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from conftest import make_tiny_imagefolder
 
 from nasbench.algorithms.bossnas_ratings import read_rating_file
 from nasbench.config import load_config
@@ -17,20 +17,10 @@ from nasbench.spaces import build_space
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _tiny_imagefolder(root: Path, classes=2, per_class=9, size=32):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c in range(classes):
-            d = root / split / f"n0{c}"
-            d.mkdir(parents=True)
-            for i in range(per_class):
-                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(d / f"{i}.png")
-
-
 def _train(tmp_path, cfg, extra=(), steps=2):
     """Two steps = one epoch = block 0 trained, rated and frozen (epochs_per_block 1); a third
     step trains block 1 on the frozen block 0."""
-    _tiny_imagefolder(tmp_path / "imnet")
+    make_tiny_imagefolder(tmp_path / "imnet", classes=2, per_class=9, size=32)
     out = tmp_path / "run"
     opts = [f"data.root={tmp_path / 'imnet'}", "data.num_classes=2", "data.image_size=32", "data.val_size=4",
             "data.batch_size=6", "data.eval_batch_size=4", "train.epochs=5", f"train.max_steps={steps}",

@@ -18,6 +18,15 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+
+def _import_target(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a ``from ... import`` names, relative imports resolved against ``package``."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")
+    base = base[:len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
 def _top_level_imports(path: Path):
     """``(module imported, names)`` of the imports at module level (not inside functions)."""
     tree = ast.parse(path.read_text())
@@ -25,12 +34,7 @@ def _top_level_imports(path: Path):
     package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
     for node in tree.body:
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[:len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _import_target(node, package)
             yield target, [a.name for a in node.names]
         elif isinstance(node, ast.Import):
             for a in node.names:
@@ -130,12 +134,7 @@ def _imported_modules(path: Path):
     package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[:len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = _import_target(node, package)
             yield target
             yield from (f"{target}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
