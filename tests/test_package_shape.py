@@ -18,7 +18,6 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-
 def _import_target(node: ast.ImportFrom, package: str) -> str:
     """The absolute module a ``from ... import`` names, relative imports resolved against ``package``."""
     if not node.level:
@@ -26,6 +25,7 @@ def _import_target(node: ast.ImportFrom, package: str) -> str:
     base = package.split(".")
     base = base[:len(base) - node.level + 1]
     return ".".join(base + ([node.module] if node.module else []))
+
 
 def _top_level_imports(path: Path):
     """``(module imported, names)`` of the imports at module level (not inside functions)."""
